@@ -1,0 +1,5 @@
+"""`python -m desktop_crm` runs the command line."""
+
+from desktop_crm.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The command line: a second thin front over the services."""

@@ -1,0 +1,231 @@
+"""Handlers of the `desktop-crm` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from desktop_crm import __version__
+from desktop_crm.errors import CRMError, InvalidInput, TOTPRequired, UsageError
+from desktop_crm.platform import paths
+from desktop_crm.platform.secret_store import KeyringSecretStore
+from desktop_crm.services import keys, users
+from desktop_crm.services.session import Session
+from desktop_crm.services.status import vault_status
+from desktop_crm.services.vault import VaultService
+
+
+class PinChangeRequired(CRMError):
+    """An admin reset this user: the temporary PIN must be replaced first."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "your PIN was reset by an admin: set your own first with "
+            "'desktop-crm user change-pin --new-pin-file FILE'"
+        )
+
+
+def version_text() -> str:
+    """Versions of the product and its security-relevant parts (no vault needed)."""
+    lines = [f"desktop-crm {__version__}"]
+    try:
+        from desktop_crm.storage.database import driver_versions
+
+        sqlcipher, openssl = driver_versions()
+        lines.append(f"sqlcipher {sqlcipher}, {openssl}")
+    except CRMError as exc:
+        lines.append(f"sqlcipher unavailable: {exc.message}")
+    try:
+        lines.append(f"keyring {KeyringSecretStore().backend_name()}")
+    except CRMError:
+        lines.append("keyring none available")
+    return "\n".join(lines)
+
+
+def _vault(args: argparse.Namespace) -> VaultService:
+    return VaultService(
+        paths.data_dir(getattr(args, "data_dir", None)), KeyringSecretStore
+    )
+
+
+def read_secret_file(path: str, field: str) -> str:
+    """Read a PIN or passphrase file, dropping exactly one trailing newline."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(field, f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(field, f"{path} is not UTF-8 text") from exc
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def _interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _pin(args: argparse.Namespace) -> str:
+    if args.pin_file:
+        return read_secret_file(args.pin_file, "--pin-file")
+    if _interactive():
+        return getpass.getpass("PIN: ")
+    raise UsageError("--pin-file is required (PINs are never taken as arguments)")
+
+
+def unlock(
+    args: argparse.Namespace, vault: VaultService, *, allow_pin_change: bool = False
+) -> Session:
+    """Open the vault as the command's options say."""
+    if args.unattended:
+        return keys.open_unattended(vault)
+    name = args.user
+    if not name:
+        if not _interactive():
+            raise UsageError("--user is required")
+        name = input("User: ")
+    pin = _pin(args)
+    try:
+        session = vault.unlock(name, pin, args.otp)
+    except TOTPRequired:
+        if not _interactive():
+            raise
+        session = vault.unlock(name, pin, input("TOTP code: "))
+    if session.must_change_pin and not allow_pin_change:
+        session.lock("pin-change-required")
+        raise PinChangeRequired
+    return session
+
+
+def _run_unlocked(args: argparse.Namespace, action, **kw) -> int:  # type: ignore[no-untyped-def]
+    vault = _vault(args)
+    session = unlock(args, vault, **kw)
+    try:
+        return int(action(vault, session) or 0)
+    finally:
+        session.lock("command-finished")
+
+
+def start_gui(args: argparse.Namespace) -> int:
+    from desktop_crm.gui.app import run_gui  # Qt loads only here
+
+    return run_gui(_vault(args), self_test=args.self_test)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    zone = args.tz or _system_zone()
+    pin = read_secret_file(args.pin_file, "--pin-file")
+    created = _vault(args).create(args.practice, args.admin, pin, zone)
+    created.session.lock("setup-finished")
+    print(f"totp-uri: {created.enrolment.uri}")
+    print(f"recovery-key: {created.recovery_key}")
+    return 0
+
+
+def _system_zone() -> str:
+    try:
+        import tzlocal
+
+        return str(tzlocal.get_localzone_name() or "UTC")
+    except Exception:  # tzlocal raises assorted errors on odd systems
+        return "UTC"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    def show(vault: VaultService, session: Session) -> None:
+        s = vault_status(session, vault.secrets.backend_name())
+        print(f"vault-id: {s.vault_id}")
+        print(f"sqlcipher: {s.sqlcipher_version}")
+        print(f"cipher: {s.cipher}, {s.hmac}, page size {s.page_size}, {s.openssl}")
+        print(f"schema-version: {s.schema_version}")
+        print(f"users: {s.users} ({s.active_users} active)")
+        print(f"keyring: {s.keyring_backend}")
+
+    return _run_unlocked(args, show)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    pin = read_secret_file(args.new_pin_file, "--new-pin-file")
+
+    def add(vault: VaultService, session: Session) -> None:
+        enrolment = users.add_user(vault, session, args.name, args.role, pin)
+        print(f"totp-uri: {enrolment.uri}")
+
+    return _run_unlocked(args, add)
+
+
+def cmd_change_pin(args: argparse.Namespace) -> int:
+    pin = read_secret_file(args.new_pin_file, "--new-pin-file")
+
+    def change(vault: VaultService, session: Session) -> None:
+        enrolment = users.change_own_pin(vault, session, pin)
+        if enrolment is not None:
+            print(f"totp-uri: {enrolment.uri}")
+
+    return _run_unlocked(args, change, allow_pin_change=True)
+
+
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    pin = read_secret_file(args.new_pin_file, "--new-pin-file")
+
+    def reset(vault: VaultService, session: Session) -> None:
+        enrolment = users.reset_user(vault, session, args.name, pin)
+        print(f"totp-uri: {enrolment.uri}")
+
+    return _run_unlocked(args, reset)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    text = read_secret_file(args.recovery_key_file, "--recovery-key-file")
+    pin = read_secret_file(args.new_pin_file, "--new-pin-file")
+    session, enrolment = _vault(args).recover(args.user, text, pin)
+    session.lock("recovery-finished")
+    print(f"totp-uri: {enrolment.uri}")
+    return 0
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    def rekey(vault: VaultService, session: Session) -> None:
+        keys.rotate_dek(vault, session)
+        print("rekey: done")
+
+    return _run_unlocked(args, rekey)
+
+
+def cmd_recovery_new(args: argparse.Namespace) -> int:
+    def new(vault: VaultService, session: Session) -> None:
+        print(f"recovery-key: {keys.new_recovery_key(vault, session)}")
+
+    return _run_unlocked(args, new)
+
+
+def cmd_unattended_enable(args: argparse.Namespace) -> int:
+    def enable(vault: VaultService, session: Session) -> None:
+        keys.enable_unattended(vault, session)
+        print(
+            "unattended: enabled (anyone using this OS account can now open the vault)"
+        )
+
+    return _run_unlocked(args, enable)
+
+
+def cmd_unattended_disable(args: argparse.Namespace) -> int:
+    def disable(vault: VaultService, session: Session) -> None:
+        keys.disable_unattended(vault, session)
+        print("unattended: disabled")
+
+    return _run_unlocked(args, disable)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from desktop_crm.storage import audit
+
+    def verify(vault: VaultService, session: Session) -> None:
+        count = audit.verify(session.database(), vault.files.read_head())
+        print(f"audit: {count} entries, chain intact")
+
+    return _run_unlocked(args, verify)

@@ -1,0 +1,156 @@
+"""`desktop-crm`: starts the GUI with no arguments; admin commands otherwise.
+
+Exit codes: 0 ok; 1 other error; 2 usage; 3 authentication failed; 4 locked
+out; 5 keyring unavailable or locked; 6 not permitted.  Errors are one line
+on stderr and never carry patient data.  Qt is imported only when the GUI
+starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from desktop_crm.cli import commands
+from desktop_crm.errors import CRMError, UsageError
+
+log = logging.getLogger(__name__)
+
+PROG = "desktop-crm"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _common(parser: argparse.ArgumentParser, *, unlock: bool) -> None:
+    parser.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="the vault folder"
+    )
+    if unlock:
+        parser.add_argument("--user", help="the user who unlocks")
+        parser.add_argument("--pin-file", help="file holding the PIN")
+        parser.add_argument("--otp", help="the current TOTP code")
+        parser.add_argument(
+            "--unattended",
+            action="store_true",
+            help="open with the unattended-task slot (if an admin enabled it)",
+        )
+
+
+def _command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+    *,
+    unlock: bool = True,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    _common(parser, unlock=unlock)
+    parser.set_defaults(handler=handler, needs_unlock=unlock)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Desktop CRM for telehealth practices.")
+    parser.add_argument(
+        "--version", action="store_true", help="print versions and exit"
+    )
+    parser.add_argument(
+        "--data-dir", help="the vault folder (default: user data folder)"
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="start the GUI, wait for its first paint and exit",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="log debug detail to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    init = _command(sub, "init", commands.cmd_init, "create a new vault", unlock=False)
+    init.add_argument("--practice", required=True)
+    init.add_argument("--admin", required=True)
+    init.add_argument("--pin-file", required=True)
+    init.add_argument("--tz", help="IANA time zone (default: the system's)")
+
+    _command(sub, "status", commands.cmd_status, "show facts about the vault")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", parser_class=_Parser, required=True
+    )
+    add = _command(user, "add", commands.cmd_user_add, "add a user (admin)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, help="ROLE[,ROLE]")
+    add.add_argument("--new-pin-file", required=True)
+    change = _command(user, "change-pin", commands.cmd_change_pin, "change your PIN")
+    change.add_argument("--new-pin-file", required=True)
+    reset = _command(user, "reset", commands.cmd_user_reset, "reset a user (admin)")
+    reset.add_argument("name")
+    reset.add_argument("--new-pin-file", required=True)
+
+    recover = _command(
+        sub,
+        "recover",
+        commands.cmd_recover,
+        "regain access with the recovery key",
+        unlock=False,
+    )
+    recover.add_argument("--user", required=True)
+    recover.add_argument("--recovery-key-file", required=True)
+    recover.add_argument("--new-pin-file", required=True)
+
+    _command(sub, "rekey", commands.cmd_rekey, "rotate the database key (admin)")
+    recovery = sub.add_parser("recovery-key", help="the recovery key").add_subparsers(
+        dest="recovery_command", parser_class=_Parser, required=True
+    )
+    _command(recovery, "new", commands.cmd_recovery_new, "issue a new recovery key")
+
+    unattended = sub.add_parser(
+        "unattended", help="the unattended-task slot"
+    ).add_subparsers(dest="unattended_command", parser_class=_Parser, required=True)
+    _command(unattended, "enable", commands.cmd_unattended_enable, "enable (admin)")
+    _command(unattended, "disable", commands.cmd_unattended_disable, "disable (admin)")
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", parser_class=_Parser, required=True
+    )
+    _command(audit, "verify", commands.cmd_audit_verify, "check the audit chain")
+    return parser
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `desktop-crm` command."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        _configure_logging(args.debug)
+        if args.version:
+            print(commands.version_text())
+            return 0
+        if args.command is None:
+            return commands.start_gui(args)
+        return int(args.handler(args))
+    except CRMError as exc:
+        print(f"{PROG}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""An unlocked session: the open database, the DEK, and who is using them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from desktop_crm.crypto import primitives
+from desktop_crm.crypto.header import VaultHeader
+from desktop_crm.errors import CRMError, NotPermitted
+from desktop_crm.services.roles import allows
+from desktop_crm.services.vault_files import VaultFiles
+from desktop_crm.storage import queries
+from desktop_crm.storage.database import Database
+from desktop_crm.storage.writepath import Actor, AuditEvent, ChainHead, Mutation, commit
+
+log = logging.getLogger(__name__)
+
+
+class SessionLocked(CRMError):
+    """The session was locked; unlock again to continue."""
+
+    def __init__(self) -> None:
+        super().__init__("the vault is locked: unlock it to continue")
+
+
+@dataclass
+class Session:
+    """What an unlock yields; ``lock()`` closes it and drops the key material."""
+
+    files: VaultFiles
+    header: VaultHeader
+    db: Database | None
+    dek: bytearray
+    user_id: str | None
+    user_name: str
+    roles: tuple[str, ...]
+    actor: Actor
+    method: str
+    must_change_pin: bool = False
+    notices: list[str] = field(default_factory=list)
+    private_key: bytearray = field(default_factory=bytearray)
+    totp_secret: str = ""
+
+    @property
+    def vault_id(self) -> str:
+        return self.header.vault_id
+
+    @property
+    def locked(self) -> bool:
+        return self.db is None
+
+    @property
+    def workstation(self) -> str:
+        return self.actor.workstation
+
+    def database(self) -> Database:
+        if self.db is None:
+            raise SessionLocked
+        return self.db
+
+    def require(self, permission: str) -> None:
+        if not allows(self.roles, permission):
+            log.info("refused %s for user %s", permission, self.user_id)
+            raise NotPermitted(permission)
+
+    def write(
+        self,
+        event: AuditEvent,
+        mutations: Sequence[Mutation] = (),
+        extra_events: Sequence[AuditEvent] = (),
+    ) -> ChainHead:
+        """The single write path, bound to this session's actor."""
+        return commit(self.database(), self.actor, event, mutations, extra_events)
+
+    def setting(self, key: str, default: str) -> str:
+        value = queries.setting(self.database(), key)
+        return default if value is None else value
+
+    def lock(self, reason: str = "manual") -> None:
+        """Audit the lock, close the database and overwrite held secrets."""
+        if self.db is None:
+            return
+        try:
+            self.write(AuditEvent("session.lock", "user", self.user_id, outcome=reason))
+        finally:
+            self.db.close()
+            self.db = None
+            primitives.wipe(self.dek)
+            primitives.wipe(self.private_key)
+            self.totp_secret = ""

@@ -1,0 +1,12 @@
+"""Names and defaults of the vault's settings (stored inside the database)."""
+
+VAULT_ID = "vault.id"
+PRACTICE_NAME = "practice.name"
+PRACTICE_TZ = "practice.timezone"
+HEADER_GENERATION = "vault.header_generation"
+IDLE_MINUTES = "lock.idle_minutes"
+QUICK_UNLOCK_HOURS = "unlock.quick_hours"
+UNATTENDED = "unattended.enabled"
+
+DEFAULT_IDLE_MINUTES = "5"
+DEFAULT_QUICK_UNLOCK_HOURS = "8"

@@ -1,0 +1,83 @@
+"""The files of one vault folder and how each is read and written."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_crm.crypto import header as header_format
+from desktop_crm.crypto.header import VaultHeader
+from desktop_crm.errors import VaultError
+from desktop_crm.platform.atomic import atomic_write, ensure_private_dir
+from desktop_crm.storage.writepath import ChainHead
+
+HEAD_MAGIC = b"DESKTOP-CRM-AUDIT-HEAD 1\n"
+
+
+@dataclass(frozen=True)
+class VaultFiles:
+    """Paths inside a vault folder."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "vault.db"
+
+    @property
+    def header(self) -> Path:
+        return self.root / "vault.header"
+
+    @property
+    def attempts(self) -> Path:
+        return self.root / "unlock-attempts"
+
+    @property
+    def audit_head(self) -> Path:
+        return self.root / "audit.head"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    def exists(self) -> bool:
+        return self.header.exists()
+
+    def prepare(self) -> None:
+        ensure_private_dir(self.root)
+
+    def load_header(self) -> VaultHeader:
+        try:
+            data = self.header.read_bytes()
+        except FileNotFoundError as exc:
+            raise VaultError(
+                f"no vault in {self.root}: run the setup (desktop-crm init) first"
+            ) from exc
+        return header_format.load(data)
+
+    def save_header(self, header: VaultHeader) -> None:
+        atomic_write(self.header, header_format.dump(header))
+
+    def snapshot_path(self, label: str) -> Path:
+        ensure_private_dir(self.snapshots)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        return self.snapshots / f"{label}-{stamp}.db"
+
+    def read_head(self) -> ChainHead | None:
+        try:
+            data = self.audit_head.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not data.startswith(HEAD_MAGIC):
+            raise VaultError("audit head file is damaged")
+        try:
+            raw = json.loads(data[len(HEAD_MAGIC) :])
+            return ChainHead(int(raw["seq"]), str(raw["hash"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VaultError("audit head file is damaged") from exc
+
+    def write_head(self, head: ChainHead) -> None:
+        body = json.dumps({"seq": head.seq, "hash": head.hash}).encode()
+        atomic_write(self.audit_head, HEAD_MAGIC + body)

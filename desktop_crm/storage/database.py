@@ -1,0 +1,244 @@
+"""The SQLCipher connection: raw-key open, version check, safe pragmas.
+
+This module (with the rest of ``storage``) is the only importer of the
+SQLCipher driver.  There is no fallback to plain ``sqlite3``: without the
+driver the product refuses to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop_crm.errors import CRMError, VaultError
+
+log = logging.getLogger(__name__)
+
+PLAINTEXT_MAGIC = b"SQLite format 3\x00"
+KEY_BYTES = 32
+MIN_CIPHER_MAJOR = 4
+
+
+class StorageUnavailable(CRMError):
+    """The SQLCipher driver is missing or is not SQLCipher 4."""
+
+
+class WrongDatabaseKey(VaultError):
+    """The key does not open this database file."""
+
+    def __init__(self) -> None:
+        super().__init__("the database key does not open this vault's database")
+
+
+def _driver() -> Any:
+    try:
+        import sqlcipher3
+    except ImportError as exc:
+        raise StorageUnavailable(
+            "the SQLCipher driver (sqlcipher3) is not installed: refusing to run "
+            "without database encryption"
+        ) from exc
+    return sqlcipher3
+
+
+def key_literal(key: bytes | bytearray) -> str:
+    """The SQL literal ``"x'<64 hex>'"`` for a raw 256-bit key.
+
+    Checked before it ever reaches SQLCipher: anything else would be taken as
+    a passphrase and silently create a differently keyed database.
+    """
+    if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+        raise ValueError("a database key is exactly 32 bytes")
+    return f"\"x'{bytes(key).hex()}'\""
+
+
+@dataclass(frozen=True)
+class OpenInfo:
+    """Facts learnt while opening, for status screens and the user."""
+
+    cipher_version: str
+    migrated_from_v3: bool
+
+
+class Database:
+    """One SQLCipher connection, used from one thread at a time."""
+
+    def __init__(self, conn: Any, path: Path, info: OpenInfo) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+        self.path = path
+        self.info = info
+        self.after_commit: list[Any] = []
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def pragma(self, name: str) -> Any:
+        return self.scalar(f"PRAGMA {name}")
+
+    def export_copy(self, target: Path, key: bytes | bytearray) -> None:
+        """Write an encrypted copy of the database with ``sqlcipher_export``."""
+        with self._lock:
+            self._conn.execute(
+                f"ATTACH DATABASE ? AS snapshot KEY {key_literal(key)}", (str(target),)
+            )
+            try:
+                self._conn.execute("SELECT sqlcipher_export('snapshot')")
+            finally:
+                self._conn.execute("DETACH DATABASE snapshot")
+
+    def rekey(self, new_key: bytes | bytearray) -> None:
+        with self._lock:
+            self._conn.execute(f"PRAGMA rekey = {key_literal(new_key)}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+
+def is_plaintext_sqlite(path: Path) -> bool:
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
+        return handle.read(len(PLAINTEXT_MAGIC)) == PLAINTEXT_MAGIC
+    return False
+
+
+def _connect(path: Path, key: bytes | bytearray, compat: int | None) -> Any:
+    driver = _driver()
+    conn = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA key = {key_literal(key)}")
+    if compat is not None:
+        conn.execute(f"PRAGMA cipher_compatibility = {int(compat)}")
+    return conn
+
+
+def _readable(conn: Any) -> bool:
+    driver = _driver()
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except driver.DatabaseError:
+        return False
+    return True
+
+
+def _cipher_version(conn: Any) -> str:
+    row = conn.execute("PRAGMA cipher_version").fetchone()
+    version = str(row[0]) if row and row[0] else ""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        major = 0
+    if major < MIN_CIPHER_MAJOR:
+        conn.close()
+        raise StorageUnavailable(
+            f"the database driver is not SQLCipher {MIN_CIPHER_MAJOR} "
+            f"(reported '{version or 'none'}'): refusing to run"
+        )
+    return version
+
+
+def _apply_pragmas(conn: Any) -> None:
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA busy_timeout = 5000")
+
+
+def _migrate_legacy(path: Path, key: bytes | bytearray) -> Any:
+    """Move a SQLCipher 3 database to the 4.x format, keeping the original."""
+    backup = path.with_name(f"{path.name}.sqlcipher3-{time.strftime('%Y%m%d%H%M%S')}")
+    shutil.copy2(path, backup)
+    conn = _connect(path, key, compat=None)
+    row = conn.execute("PRAGMA cipher_migrate").fetchone()
+    if row is None or str(row[0]) != "0" or not _readable(conn):
+        conn.close()
+        raise VaultError(
+            "the database is in the old SQLCipher 3 format and could not "
+            f"be converted; the original is kept as {backup.name}"
+        )
+    log.info("converted a SQLCipher 3 database; original kept as %s", backup.name)
+    return conn
+
+
+def open_database(
+    path: Path, key: bytes | bytearray, *, create: bool = False
+) -> Database:
+    """Open (or create) the encrypted database at ``path`` with a raw key.
+
+    Raises:
+        VaultError: the file is missing, is a plaintext SQLite file, or needs a
+            different key (``WrongDatabaseKey``).
+        StorageUnavailable: the driver is missing or not SQLCipher 4.
+    """
+    key_literal(key)
+    exists = path.exists() and path.stat().st_size > 0
+    if not exists and not create:
+        raise VaultError("the vault's database file is missing")
+    if exists and is_plaintext_sqlite(path):
+        raise VaultError("the database file is not encrypted: refusing to open it")
+    conn = _connect(path, key, compat=None)
+    version = _cipher_version(conn)
+    migrated = False
+    if not _readable(conn):
+        conn.close()
+        legacy = _connect(path, key, compat=3)
+        if not _readable(legacy):
+            legacy.close()
+            raise WrongDatabaseKey
+        legacy.close()
+        conn = _migrate_legacy(path, key)
+        migrated = True
+    _apply_pragmas(conn)
+    return Database(
+        conn, path, OpenInfo(cipher_version=version, migrated_from_v3=migrated)
+    )
+
+
+def driver_versions() -> tuple[str, str]:
+    """SQLCipher and OpenSSL versions of the installed driver (no vault needed)."""
+    conn = _driver().connect(":memory:")
+    try:
+        conn.execute(f"PRAGMA key = {key_literal(bytes(KEY_BYTES))}")
+        sqlcipher = str(conn.execute("PRAGMA cipher_version").fetchone()[0])
+        row = conn.execute("PRAGMA cipher_provider_version").fetchone()
+        openssl = str(row[0]) if row and row[0] else "OpenSSL (version unknown)"
+    finally:
+        conn.close()
+    return sqlcipher, openssl

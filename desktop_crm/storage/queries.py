@@ -1,0 +1,87 @@
+"""Named read queries for users, settings and unlock grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from desktop_crm.storage.database import Database
+
+_USER_COLUMNS = (
+    "id, name, roles, active, created_at, must_change_pin, totp_enrolled, "
+    "needs_reset, last_totp_step, last_unlock_at"
+)
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A staff user as stored (no secrets: those live in the header's slots)."""
+
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    active: bool
+    created_at: str
+    must_change_pin: bool
+    totp_enrolled: bool
+    needs_reset: bool
+    last_totp_step: int
+    last_unlock_at: str | None
+
+
+def _user(row: tuple[object, ...]) -> UserRow:
+    return UserRow(
+        id=str(row[0]),
+        name=str(row[1]),
+        roles=tuple(r for r in str(row[2]).split(",") if r),
+        active=bool(row[3]),
+        created_at=str(row[4]),
+        must_change_pin=bool(row[5]),
+        totp_enrolled=bool(row[6]),
+        needs_reset=bool(row[7]),
+        last_totp_step=int(row[8]),  # type: ignore[call-overload]
+        last_unlock_at=None if row[9] is None else str(row[9]),
+    )
+
+
+def user_by_id(db: Database, user_id: str) -> UserRow | None:
+    rows = db.query(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+    return _user(rows[0]) if rows else None
+
+
+def user_by_name(db: Database, name: str) -> UserRow | None:
+    rows = db.query(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+    return _user(rows[0]) if rows else None
+
+
+def all_users(db: Database) -> list[UserRow]:
+    rows = db.query(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name COLLATE NOCASE")
+    return [_user(row) for row in rows]
+
+
+def setting(db: Database, key: str) -> str | None:
+    value = db.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+    return None if value is None else str(value)
+
+
+def grant_expiry(db: Database, user_id: str, workstation: str) -> str | None:
+    value = db.scalar(
+        "SELECT expires_at FROM unlock_grants WHERE user_id = ? AND workstation = ?",
+        (user_id, workstation),
+    )
+    return None if value is None else str(value)
+
+
+def last_hlc(db: Database) -> str | None:
+    value = db.scalar("SELECT hlc FROM change_log ORDER BY seq DESC LIMIT 1")
+    return None if value is None else str(value)
+
+
+def table_counts(db: Database) -> dict[str, int]:
+    names = [
+        str(r[0])
+        for r in db.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return {name: int(db.scalar(f'SELECT count(*) FROM "{name}"')) for name in names}
