@@ -96,13 +96,13 @@ def _wrap_key(stretched: bytes, device_secret: bytes, salt: bytes) -> bytes:
 
 
 def seal_dek(
-    dek: bytes, public_key: bytes, vault_id: str, owner: str, kind: str, gen: int
+    dek: bytes | bytearray, public_key: bytes, vault_id: str, owner: str, kind: str, gen: int
 ) -> bytes:
     return p.hpke_seal(bytes(dek), public_key, seal_context(vault_id, owner, kind, gen))
 
 
 def unseal_dek(
-    sealed: bytes, private_key: bytes, vault_id: str, owner: str, kind: str, gen: int
+    sealed: bytes, private_key: bytes | bytearray, vault_id: str, owner: str, kind: str, gen: int
 ) -> bytearray:
     """Recover a DEK; raises ``DecryptionFailed`` on any mismatch."""
     dek = p.hpke_open(
@@ -197,7 +197,7 @@ def _unattended_context(vault_id: str, gen: int) -> bytes:
 
 
 def wrap_unattended(
-    dek: bytes, key: bytes, vault_id: str, gen: int
+    dek: bytes | bytearray, key: bytes, vault_id: str, gen: int
 ) -> tuple[bytes, bytes]:
     return p.aead_seal(
         p.hkdf(key, salt=None, purpose="unattended-wrap"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from contextlib import closing
 import sys
 
 import pytest
@@ -202,11 +203,7 @@ def test_recovery_on_a_new_machine(cli: CLI, secret_service_factory):
     )
     bob_secret = secret_of(add.line("totp-uri:"))
     new_machine = secret_service_factory()
-    env = {
-        **new_machine.env,
-        "DESKTOP_CRM_TEST_KDF": "1",
-        "PYTHONPATH": cli.env["PYTHONPATH"],
-    }
+    env = cli.env_for(new_machine)
 
     no_device = cli.run(
         "status",
@@ -266,11 +263,7 @@ def test_new_recovery_key_retires_the_old_one(cli: CLI, secret_service_factory):
     new = fresh.line("recovery-key:")
     assert new != old
     other = secret_service_factory()
-    env = {
-        **other.env,
-        "DESKTOP_CRM_TEST_KDF": "1",
-        "PYTHONPATH": cli.env["PYTHONPATH"],
-    }
+    env = cli.env_for(other)
     refused = cli.run(
         "recover",
         "--user",
@@ -311,11 +304,7 @@ def test_unattended_slot(cli: CLI):
 
 
 def test_no_keyring_gives_a_clear_message_and_no_files(cli: CLI, no_secret_service):
-    env = {
-        **no_secret_service.env,
-        "DESKTOP_CRM_TEST_KDF": "1",
-        "PYTHONPATH": cli.env["PYTHONPATH"],
-    }
+    env = cli.env_for(no_secret_service)
 
     result = cli.run(
         "init",
@@ -333,6 +322,20 @@ def test_no_keyring_gives_a_clear_message_and_no_files(cli: CLI, no_secret_servi
     assert "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert not cli.data_dir.exists() or not any(cli.data_dir.iterdir())
+
+
+def test_locked_keyring_is_not_a_wrong_pin(cli: CLI):
+    import secretstorage
+
+    secret, _ = cli.init()
+    with closing(secretstorage.dbus_init()) as connection:
+        secretstorage.get_default_collection(connection).lock()
+
+    result = cli.as_user("Ana Admin", PIN, cli.code(secret), "status")
+
+    assert result.code == 5
+    assert "keyring is locked" in result.err
+    assert "PIN" not in result.err
 
 
 def test_bad_usage_is_exit_2(cli: CLI):

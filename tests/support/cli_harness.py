@@ -79,6 +79,13 @@ class CLI:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    def env_for(self, keyring_session: object) -> dict[str, str]:
+        """This CLI's settings with another keyring session (another machine)."""
+        env = dict(keyring_session.env)  # type: ignore[attr-defined]
+        env["DESKTOP_CRM_TEST_KDF"] = "1"
+        env["PYTHONPATH"] = self.env["PYTHONPATH"]
+        return env
+
     def code(self, secret: str) -> str:
         return fresh_code(secret, self.used_steps.setdefault(secret, set()))
 
