@@ -50,6 +50,9 @@ def decode(text: str) -> bytes:
     if not re.fullmatch(r"[A-Z2-7]{55}", body):
         raise InvalidInput(_FIELD, "expected 55 characters after the prefix")
     raw = base64.b32decode(body + "=")
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != body:
+        # The last character carries three unused bits; only one spelling is valid.
+        raise InvalidInput(_FIELD, "the last character is wrong")
     key, check = raw[:32], raw[32:]
     if not hmac.compare_digest(_checksum(key), check):
         raise InvalidInput(_FIELD, "a character is wrong (the checksum does not match)")

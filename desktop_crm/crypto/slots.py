@@ -96,13 +96,23 @@ def _wrap_key(stretched: bytes, device_secret: bytes, salt: bytes) -> bytes:
 
 
 def seal_dek(
-    dek: bytes | bytearray, public_key: bytes, vault_id: str, owner: str, kind: str, gen: int
+    dek: bytes | bytearray,
+    public_key: bytes,
+    vault_id: str,
+    owner: str,
+    kind: str,
+    gen: int,
 ) -> bytes:
     return p.hpke_seal(bytes(dek), public_key, seal_context(vault_id, owner, kind, gen))
 
 
 def unseal_dek(
-    sealed: bytes, private_key: bytes | bytearray, vault_id: str, owner: str, kind: str, gen: int
+    sealed: bytes,
+    private_key: bytes | bytearray,
+    vault_id: str,
+    owner: str,
+    kind: str,
+    gen: int,
 ) -> bytearray:
     """Recover a DEK; raises ``DecryptionFailed`` on any mismatch."""
     dek = p.hpke_open(
@@ -138,7 +148,9 @@ def new_user_slot(
         wrapped=b"",
         sealed_dek=sealed,
     )
-    return rewrap_user_slot(slot, vault_id, private, totp_secret, pin, device_secret)
+    return rewrap_user_slot(
+        slot, vault_id, private, totp_secret, pin, device_secret, kdf=slot.kdf
+    )
 
 
 def rewrap_user_slot(

@@ -62,8 +62,19 @@ def time_step(now: float) -> int:
     return int(now // PERIOD)
 
 
+class _TOTP(pyotp.TOTP):
+    """pyotp's TOTP, accepting the 80-bit secrets older authenticators issued.
+
+    pyotp refuses secrets under 112 bits; ours are 160 bits, but a secret
+    typed in from another system may be 80 bits (16 base32 characters), which
+    ``normalise_secret`` accepts, so both must agree on the floor.
+    """
+
+    min_secret_length_bits = 80
+
+
 def _totp(secret: str) -> pyotp.TOTP:
-    return pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
+    return _TOTP(secret, digits=DIGITS, interval=PERIOD)
 
 
 def _clean_code(code: str) -> str | None:

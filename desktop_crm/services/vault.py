@@ -326,8 +326,7 @@ class VaultService:
                 state = self._fail(slot.user_id, now, "code", skew)
                 raise AuthenticationFailed(_skew_hint(state.skews)) from None
         else:
-            expiry = queries.grant_expiry(db, user.id, workstation)
-            if expiry is None or from_iso(expiry) <= now:
+            if not self._grant_holds(db, user.id, workstation, now):
                 raise TOTPRequired
         session = self._session(
             header,
@@ -345,6 +344,26 @@ class VaultService:
         session.must_change_pin = user.must_change_pin
         self._record_unlock(session, user.id, step, now)
         return session
+
+    def _grant_holds(
+        self, db: Database, user_id: str, workstation: str, now: float
+    ) -> bool:
+        """Whether a quick re-unlock grant holds under the current setting.
+
+        The period is read now, not when the grant was made, so an admin who
+        shortens it or sets 0 ends grants already given.
+        """
+        grant = queries.grant(db, user_id, workstation)
+        if grant is None:
+            return False
+        hours = float(
+            queries.setting(db, keys.QUICK_UNLOCK_HOURS)
+            or keys.DEFAULT_QUICK_UNLOCK_HOURS
+        )
+        granted_at, expires_at = grant
+        return hours > 0 and now < min(
+            from_iso(expires_at), from_iso(granted_at) + hours * 3600
+        )
 
     def _record_unlock(
         self, session: Session, user_id: str, step: int | None, now: float

@@ -112,6 +112,12 @@ class Database:
             )
             try:
                 self._conn.execute("SELECT sqlcipher_export('snapshot')")
+                # sqlcipher_export copies schema and rows but not user_version,
+                # which is the schema version the migrations rely on.
+                version = int(
+                    self._conn.execute("PRAGMA main.user_version").fetchone()[0]
+                )
+                self._conn.execute(f"PRAGMA snapshot.user_version = {version}")
             finally:
                 self._conn.execute("DETACH DATABASE snapshot")
 

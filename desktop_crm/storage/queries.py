@@ -63,12 +63,14 @@ def setting(db: Database, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def grant_expiry(db: Database, user_id: str, workstation: str) -> str | None:
-    value = db.scalar(
-        "SELECT expires_at FROM unlock_grants WHERE user_id = ? AND workstation = ?",
+def grant(db: Database, user_id: str, workstation: str) -> tuple[str, str] | None:
+    """(granted_at, expires_at) of a quick re-unlock grant, if one exists."""
+    rows = db.query(
+        "SELECT granted_at, expires_at FROM unlock_grants "
+        "WHERE user_id = ? AND workstation = ?",
         (user_id, workstation),
     )
-    return None if value is None else str(value)
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
 
 def last_hlc(db: Database) -> str | None:

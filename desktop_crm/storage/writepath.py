@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -21,6 +21,10 @@ from desktop_crm.storage.hlc import HybridLogicalClock
 from desktop_crm.storage.tables import TABLES, TableSpec
 
 GENESIS = "0" * 64
+
+#: Derived indexes kept in step with a table, inside the same transaction:
+#: table name -> function(db, record key of the changed row).
+INDEXERS: dict[str, Callable[[Database, Mutation], None]] = {}
 Op = Literal["insert", "update", "upsert", "delete"]
 
 
@@ -122,6 +126,15 @@ def _apply(db: Database, mutation: Mutation) -> None:
 
 
 def _record_change(db: Database, actor: Actor, mutation: Mutation) -> None:
+    spec = TABLES[mutation.table]
+    data = {
+        name: (
+            hashlib.sha256(value).hexdigest()
+            if name in spec.bulk and isinstance(value, bytes | bytearray)
+            else value
+        )
+        for name, value in mutation.values.items()
+    }
     db.execute(
         "INSERT INTO change_log (hlc, device_id, record_type, record_id, op, fields, "
         "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -132,7 +145,7 @@ def _record_change(db: Database, actor: Actor, mutation: Mutation) -> None:
             mutation.key,
             mutation.op,
             json.dumps(sorted(mutation.values)),
-            json.dumps(dict(mutation.values), sort_keys=True, default=str),
+            json.dumps(data, sort_keys=True, default=str),
         ],
     )
 
@@ -183,6 +196,9 @@ def commit(
             _append_audit(db, actor, earlier, ())
         for mutation in mutations:
             _apply(db, mutation)
+            indexer = INDEXERS.get(mutation.table)
+            if indexer is not None:
+                indexer(db, mutation)
             changed.extend(mutation.values)
             if TABLES[mutation.table].synced:
                 _record_change(db, actor, mutation)

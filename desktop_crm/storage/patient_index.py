@@ -1,0 +1,190 @@
+"""The patient search index (FTS5 inside the encrypted database) and its queries.
+
+The index is kept in step by the write path: any change to a patient row or
+to a patient identifier re-indexes that patient in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from desktop_crm.storage import folding
+from desktop_crm.storage.database import Database
+from desktop_crm.storage.writepath import INDEXERS, Mutation
+
+SUMMARY_COLUMNS = "p.id, p.family, p.given, p.middle, p.birth_date, p.status, p.mrn"
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """One line of a patient list or search result."""
+
+    id: str
+    family: str
+    given: str
+    middle: str
+    birth_date: str | None
+    status: str
+    mrn: str
+
+
+def _summary(row: tuple[Any, ...]) -> PatientSummary:
+    return PatientSummary(*row)
+
+
+def _json_list(raw: str | None) -> list[Any]:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
+
+
+def reindex(db: Database, patient_id: str) -> None:
+    """Rebuild one patient's row of the search index."""
+    db.execute("DELETE FROM patient_search WHERE patient_id = ?", (patient_id,))
+    rows = db.query(
+        "SELECT family, given, middle, preferred_name, previous_names, phones, "
+        "emails, mrn, status FROM patients WHERE id = ?",
+        (patient_id,),
+    )
+    if not rows or rows[0][8] == "merged":
+        return
+    family, given, middle, preferred, previous, phones, emails, mrn, _ = rows[0]
+    names = [family, given, middle, preferred]
+    for old in _json_list(previous):
+        if isinstance(old, dict):
+            names += [str(old.get("family", "")), str(old.get("given", ""))]
+    name_tokens = folding.name_tokens(" ".join(n for n in names if n))
+    phone_tokens = []
+    for phone in _json_list(phones):
+        if isinstance(phone, dict):
+            phone_tokens += _phone_tokens(str(phone.get("value", "")))
+    email_text = " ".join(
+        folding.fold(str(e.get("value", "")))
+        for e in _json_list(emails)
+        if isinstance(e, dict)
+    )
+    ids = [mrn] + [
+        str(r[0])
+        for r in db.query(
+            "SELECT value FROM patient_identifiers WHERE patient_id = ?", (patient_id,)
+        )
+    ]
+    db.execute(
+        "INSERT INTO patient_search (patient_id, names, phones, emails, identifiers) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (
+            patient_id,
+            " ".join(name_tokens),
+            " ".join(dict.fromkeys(phone_tokens)),
+            email_text,
+            " ".join(folding.fold(i) for i in ids),
+        ),
+    )
+
+
+def _phone_tokens(value: str) -> list[str]:
+    """Digits of a phone number, also without a leading country code 1."""
+    digits = folding.digits(value)
+    tokens = [digits] if digits else []
+    if len(digits) == 11 and digits.startswith("1"):
+        tokens.append(digits[1:])
+    return tokens
+
+
+def _on_patient(db: Database, mutation: Mutation) -> None:
+    reindex(db, mutation.key)
+
+
+def _on_identifier(db: Database, mutation: Mutation) -> None:
+    patient_id = mutation.values.get("patient_id")
+    if patient_id is None:
+        row = db.query(
+            "SELECT patient_id FROM patient_identifiers WHERE id = ?", (mutation.key,)
+        )
+        patient_id = row[0][0] if row else None
+    if patient_id is not None:
+        reindex(db, str(patient_id))
+
+
+INDEXERS["patients"] = _on_patient
+INDEXERS["patient_identifiers"] = _on_identifier
+
+
+def _fts_quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _match(tokens: list[str], column: str, *, prefix_last: bool) -> str:
+    parts = []
+    for index, token in enumerate(tokens):
+        term = _fts_quote(token)
+        if prefix_last and index == len(tokens) - 1:
+            term += "*"
+        parts.append(f"{column}:{term}")
+    return " AND ".join(parts)
+
+
+def search_names(db: Database, tokens: list[str], limit: int) -> list[PatientSummary]:
+    """Name search: whole-word matches first, then prefix matches."""
+    if not tokens:
+        return []
+    results: dict[str, PatientSummary] = {}
+    for prefix in (False, True):
+        expr = _match(tokens, "names", prefix_last=prefix)
+        rows = db.query(
+            f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
+            "ON p.id = s.patient_id WHERE patient_search MATCH ? "
+            "ORDER BY p.family COLLATE NOCASE, p.given COLLATE NOCASE LIMIT ?",
+            (expr, limit),
+        )
+        for row in rows:
+            results.setdefault(row[0], _summary(row))
+        if len(results) >= limit:
+            break
+    return list(results.values())[:limit]
+
+
+def search_column(
+    db: Database, column: str, token: str, limit: int
+) -> list[PatientSummary]:
+    """Prefix search in one index column (phones, emails, identifiers)."""
+    if column not in ("phones", "emails", "identifiers") or not token:
+        return []
+    tokens = folding.query_tokens(token) if column != "phones" else [token]
+    if not tokens:
+        return []
+    expr = _match(tokens, column, prefix_last=True)
+    rows = db.query(
+        f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
+        "ON p.id = s.patient_id WHERE patient_search MATCH ? LIMIT ?",
+        (expr, limit),
+    )
+    return [_summary(r) for r in rows]
+
+
+def by_birth_date(db: Database, iso_date: str, limit: int) -> list[PatientSummary]:
+    rows = db.query(
+        f"SELECT {SUMMARY_COLUMNS} FROM patients p WHERE p.birth_date = ? "
+        "AND p.status != 'merged' ORDER BY p.family COLLATE NOCASE LIMIT ?",
+        (iso_date, limit),
+    )
+    return [_summary(r) for r in rows]
+
+
+def count_patients(db: Database) -> int:
+    return int(db.scalar("SELECT count(*) FROM patients WHERE status != 'merged'"))
+
+
+def page(db: Database, offset: int, limit: int) -> list[PatientSummary]:
+    """A slice of all patients in list order (for the lazy list model)."""
+    rows = db.query(
+        f"SELECT {SUMMARY_COLUMNS} FROM patients p WHERE p.status != 'merged' "
+        "ORDER BY p.family COLLATE NOCASE, p.given COLLATE NOCASE, p.id "
+        "LIMIT ? OFFSET ?",
+        (limit, offset),
+    )
+    return [_summary(r) for r in rows]
