@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from contextlib import closing
 import sys
+from contextlib import closing
 
 import pytest
 from support.cli_harness import CLI, PIN, secret_of

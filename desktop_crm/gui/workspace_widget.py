@@ -1,0 +1,111 @@
+"""The unlocked workspace: navigation on the left, the chosen page on the right."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_crm.gui import fields
+from desktop_crm.gui.admin_widget import AdminWidget
+from desktop_crm.gui.clipboard import SensitiveClipboard
+from desktop_crm.services.roles import allows
+from desktop_crm.services.session import Session
+from desktop_crm.services.vault import VaultService
+
+# Sections that later issues fill; each says so plainly instead of pretending.
+PLANNED = (
+    (
+        "Patients",
+        "Patient records will live here: contact details, consent, notes and "
+        "their history, with search.",
+        "#3",
+    ),
+    (
+        "Schedule",
+        "Appointments in the practice's time zone, video-visit links and reminders.",
+        "#5",
+    ),
+    (
+        "Messages",
+        "Appointment reminders and messages to patients, with what was sent and when.",
+        "#5",
+    ),
+)
+
+
+def planned_page(title: str, holds: str, issue: str) -> QWidget:
+    """A page for a section that is not built yet."""
+    page = QWidget()
+    page.setObjectName(f"page_{title.lower()}")
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(32, 24, 32, 24)
+    layout.addWidget(fields.heading(title))
+    layout.addWidget(fields.hint_label(holds))
+    arrives = QLabel(f"Not built yet. Arrives with issue {issue}.")
+    arrives.setObjectName("arrives")
+    layout.addWidget(arrives)
+    layout.addStretch(1)
+    return page
+
+
+class WorkspaceWidget(QWidget):
+    """Navigation list and pages for one unlocked session.
+
+    Signals:
+        settings_saved(int): an admin saved settings (idle minutes now in force).
+    """
+
+    settings_saved = Signal(int)
+
+    def __init__(
+        self,
+        vault: VaultService,
+        session: Session,
+        clipboard: SensitiveClipboard,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("workspace")
+        self.nav = QListWidget()
+        self.nav.setAccessibleName("Sections")
+        self.nav.setFixedWidth(160)
+        self.nav.setStyleSheet(
+            "QListWidget { outline: 0; } QListWidget::item { padding: 6px 10px; }"
+        )
+        self.pages = QStackedWidget()
+        self.admin: AdminWidget | None = None
+        for title, holds, issue in PLANNED:
+            self._add(title, planned_page(title, holds, issue))
+        if allows(session.roles, "users.manage"):
+            self.admin = AdminWidget(vault, session, clipboard)
+            self.admin.settings_saved.connect(self.settings_saved)
+            self._add("Admin", self.admin)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.pages, 1)
+        self.nav.currentRowChanged.connect(self.on_nav_current_row_changed)
+        self.nav.setCurrentRow(0)
+
+    def _add(self, title: str, page: QWidget) -> None:
+        self.nav.addItem(title)
+        self.pages.addWidget(page)
+
+    def sections(self) -> list[str]:
+        return [self.nav.item(i).text() for i in range(self.nav.count())]
+
+    def show_section(self, title: str) -> None:
+        matches = self.nav.findItems(title, Qt.MatchFlag.MatchExactly)
+        if matches:
+            self.nav.setCurrentItem(matches[0])
+
+    @Slot(int)
+    def on_nav_current_row_changed(self, row: int) -> None:
+        self.pages.setCurrentIndex(row)
