@@ -25,7 +25,7 @@ def test_saves_values_in_range(memory_vault):
         (keys.IDLE_MINUTES, "0", "between 1 and 240"),
         (keys.QUICK_UNLOCK_HOURS, "25", "between 0 and 24"),
         (keys.IDLE_MINUTES, "five", "whole number"),
-        ("vault.id", "x", "cannot be changed"),
+        ("vault.id", "x", "not a setting that can be changed"),
     ],
 )
 def test_refuses_bad_values_and_keeps_the_old_ones(memory_vault, name, value, fragment):
