@@ -1,7 +1,7 @@
-"""Roles and the permissions this issue's actions need.
+"""Roles and the permissions of the actions built so far.
 
-The full permission matrix arrives with the access-control issue; the vault
-actions here need only these.
+The full permission matrix, written out in docs/permissions.md, arrives with
+the access-control issue (#6); these entries follow its outline.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from desktop_crm.errors import InvalidInput
 ROLES = ("admin", "provider", "front-desk", "biller", "auditor")
 SERVICE_ROLE = "service"
 
+_DEMOGRAPHICS = frozenset({"admin", "provider", "front-desk"})
+
 PERMISSIONS: dict[str, frozenset[str]] = {
+    "patients.read": _DEMOGRAPHICS | {"biller"},
+    "patients.write": _DEMOGRAPHICS,
+    "patients.import": frozenset({"admin", "front-desk"}),
+    "patients.export": _DEMOGRAPHICS,
+    "patients.merge": frozenset({"admin", "front-desk"}),
+    "documents.read": _DEMOGRAPHICS,
+    "documents.write": _DEMOGRAPHICS,
     "users.manage": frozenset({"admin"}),
     "settings.manage": frozenset({"admin"}),
     "keys.manage": frozenset({"admin"}),
