@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from desktop_crm.cli import commands
+from desktop_crm.cli import commands, import_commands, patient_commands
 from desktop_crm.errors import CRMError, UsageError
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", parser_class=_Parser, required=True
     )
     _command(audit, "verify", commands.cmd_audit_verify, "check the audit chain")
+
+    import_commands.register(sub, _command)
+    patient_commands.register(sub, _command)
     return parser
 
 
