@@ -6,15 +6,19 @@ import argparse
 import getpass
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop_crm import __version__
 from desktop_crm.errors import CRMError, InvalidInput, TOTPRequired, UsageError
 from desktop_crm.platform import paths
 from desktop_crm.platform.secret_store import KeyringSecretStore
-from desktop_crm.services import keys, users
-from desktop_crm.services.session import Session
-from desktop_crm.services.status import vault_status
 from desktop_crm.services.vault import VaultService
+
+if TYPE_CHECKING:
+    from desktop_crm.services.session import Session
+
+# The service modules each command needs are imported inside it, so that
+# starting the GUI (no subcommand) loads no more than the lock screen needs.
 
 
 class PinChangeRequired(CRMError):
@@ -81,6 +85,8 @@ def unlock(
     args: argparse.Namespace, vault: VaultService, *, allow_pin_change: bool = False
 ) -> Session:
     """Open the vault as the command's options say."""
+    from desktop_crm.services import keys
+
     if args.unattended:
         return keys.open_unattended(vault)
     name = args.user
@@ -136,6 +142,8 @@ def _system_zone() -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from desktop_crm.services.status import vault_status
+
     def show(vault: VaultService, session: Session) -> None:
         s = vault_status(session, vault.secrets.backend_name())
         print(f"vault-id: {s.vault_id}")
@@ -149,6 +157,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from desktop_crm.services import users
+
     pin = read_secret_file(args.new_pin_file, "--new-pin-file")
 
     def add(vault: VaultService, session: Session) -> None:
@@ -159,6 +169,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_change_pin(args: argparse.Namespace) -> int:
+    from desktop_crm.services import users
+
     pin = read_secret_file(args.new_pin_file, "--new-pin-file")
 
     def change(vault: VaultService, session: Session) -> None:
@@ -170,6 +182,8 @@ def cmd_change_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_user_reset(args: argparse.Namespace) -> int:
+    from desktop_crm.services import users
+
     pin = read_secret_file(args.new_pin_file, "--new-pin-file")
 
     def reset(vault: VaultService, session: Session) -> None:
@@ -189,6 +203,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_rekey(args: argparse.Namespace) -> int:
+    from desktop_crm.services import keys
+
     def rekey(vault: VaultService, session: Session) -> None:
         keys.rotate_dek(vault, session)
         print("rekey: done")
@@ -197,6 +213,8 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
 
 def cmd_recovery_new(args: argparse.Namespace) -> int:
+    from desktop_crm.services import keys
+
     def new(vault: VaultService, session: Session) -> None:
         print(f"recovery-key: {keys.new_recovery_key(vault, session)}")
 
@@ -204,6 +222,8 @@ def cmd_recovery_new(args: argparse.Namespace) -> int:
 
 
 def cmd_unattended_enable(args: argparse.Namespace) -> int:
+    from desktop_crm.services import keys
+
     def enable(vault: VaultService, session: Session) -> None:
         keys.enable_unattended(vault, session)
         print(
@@ -214,6 +234,8 @@ def cmd_unattended_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_unattended_disable(args: argparse.Namespace) -> int:
+    from desktop_crm.services import keys
+
     def disable(vault: VaultService, session: Session) -> None:
         keys.disable_unattended(vault, session)
         print("unattended: disabled")

@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from argon2.low_level import Type, hash_secret_raw
-
 from desktop_crm.errors import VaultError
 
 #: Environment switch that lets the test suite use a cheap Argon2id cost.
@@ -88,6 +86,8 @@ def check_bounds(params: KDFParams) -> None:
 
 def argon2id(secret: bytes, salt: bytes, params: KDFParams) -> bytes:
     """Stretch ``secret`` with Argon2id after checking ``params``."""
+    from argon2.low_level import Type, hash_secret_raw  # loaded at first unlock
+
     check_bounds(params)
     if len(salt) != SALT_BYTES:
         raise VaultError("key file: salt has the wrong length")

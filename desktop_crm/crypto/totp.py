@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+from typing import Any
 from urllib.parse import quote
-
-import pyotp
 
 from desktop_crm.errors import AuthenticationFailed, InvalidInput
 
@@ -26,7 +26,9 @@ _BASE32 = re.compile(r"^[A-Z2-7]+$")
 
 def new_secret() -> str:
     """A fresh 160-bit secret in base32 (pyotp draws it from ``secrets``)."""
-    return pyotp.random_base32()
+    import pyotp
+
+    return str(pyotp.random_base32())
 
 
 def normalise_secret(text: str) -> str:
@@ -62,19 +64,25 @@ def time_step(now: float) -> int:
     return int(now // PERIOD)
 
 
-class _TOTP(pyotp.TOTP):
+@functools.cache
+def _totp_class() -> Any:
     """pyotp's TOTP, accepting the 80-bit secrets older authenticators issued.
 
     pyotp refuses secrets under 112 bits; ours are 160 bits, but a secret
     typed in from another system may be 80 bits (16 base32 characters), which
-    ``normalise_secret`` accepts, so both must agree on the floor.
+    ``normalise_secret`` accepts, so both must agree on the floor.  pyotp is
+    imported here, at first use, to keep start-up light.
     """
+    import pyotp
 
-    min_secret_length_bits = 80
+    class _TOTP(pyotp.TOTP):
+        min_secret_length_bits = 80
+
+    return _TOTP
 
 
-def _totp(secret: str) -> pyotp.TOTP:
-    return _TOTP(secret, digits=DIGITS, interval=PERIOD)
+def _totp(secret: str) -> Any:
+    return _totp_class()(secret, digits=DIGITS, interval=PERIOD)
 
 
 def _clean_code(code: str) -> str | None:
@@ -120,4 +128,4 @@ def skew_steps(secret: str, code: str, now: float) -> int | None:
 
 def code_at(secret: str, now: float) -> str:
     """The code an authenticator shows at ``now`` (for tests and enrolment)."""
-    return _totp(secret).at(now)
+    return str(_totp(secret).at(now))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import segno
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
@@ -23,6 +22,8 @@ from desktop_crm.services.vault import Enrolment
 def qr_pixmap(uri: str, scale: int = 5) -> QPixmap:
     """Render ``uri`` as a QR code (medium error correction)."""
     buffer = io.BytesIO()
+    import segno  # only when a QR code is shown
+
     segno.make(uri, error="m").save(buffer, kind="png", scale=scale, border=4)
     pixmap = QPixmap()
     pixmap.loadFromData(buffer.getvalue(), "PNG")

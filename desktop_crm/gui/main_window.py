@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -20,17 +22,27 @@ from PySide6.QtWidgets import (
 from desktop_crm import __version__
 from desktop_crm.errors import CRMError
 from desktop_crm.gui import fields
-from desktop_crm.gui.change_pin_dialog import ChangePinDialog
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.lock_controller import LOCK_SHORTCUT, IdleLockController
-from desktop_crm.gui.recovery_dialog import RecoveryDialog
-from desktop_crm.gui.setup_wizard import SetupWizard
 from desktop_crm.gui.unlock_widget import UnlockWidget
-from desktop_crm.gui.workspace_widget import WorkspaceWidget
 from desktop_crm.services import settings_keys as setting
 from desktop_crm.services.clock import Clock
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
+
+if TYPE_CHECKING:
+    from desktop_crm.gui.workspace_widget import WorkspaceWidget
+
+# The setup wizard, the workspace and the dialogs are imported where they are
+# first shown: the lock screen paints without loading them (and the QR code,
+# PDF and crypto libraries they pull in).
+
+
+def _is_instance(obj: object, module: str, name: str) -> bool:
+    """isinstance() against a lazily imported class: False until it is loaded."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(obj, getattr(loaded, name))
+
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +140,8 @@ class MainWindow(QMainWindow):
         widget.deleteLater()
 
     def show_setup(self) -> None:
+        from desktop_crm.gui.setup_wizard import SetupWizard
+
         wizard = SetupWizard(self._vault, self.clipboard, self._rng)
         wizard.setup_finished.connect(self.on_wizard_setup_finished)
         self._set_gate(wizard)
@@ -144,6 +158,8 @@ class MainWindow(QMainWindow):
         self.session, self._pending = session, None
         practice = session.setting(setting.PRACTICE_NAME, "")
         minutes = int(float(session.setting(setting.IDLE_MINUTES, "5")))
+        from desktop_crm.gui.workspace_widget import WorkspaceWidget
+
         workspace = WorkspaceWidget(self._vault, session, self.clipboard)
         workspace.settings_saved.connect(self.on_workspace_settings_saved)
         self.workspace = workspace
@@ -194,7 +210,9 @@ class MainWindow(QMainWindow):
             popup.close()
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, QDialog) and widget is not self:
-                if isinstance(widget, RecoveryDialog):
+                if _is_instance(
+                    widget, "desktop_crm.gui.recovery_dialog", "RecoveryDialog"
+                ):
                     widget.abandon()
                 widget.done(QDialog.DialogCode.Rejected)
                 widget.hide()
@@ -228,6 +246,8 @@ class MainWindow(QMainWindow):
             self._enter(session)
             return
         self._pending = session
+        from desktop_crm.gui.change_pin_dialog import ChangePinDialog
+
         dialog = ChangePinDialog(self._vault, session, forced=True, parent=self)
         dialog.pin_changed.connect(self.on_forced_pin_changed)
         dialog.rejected.connect(self.on_forced_pin_rejected)
@@ -247,6 +267,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def on_unlock_recovery_requested(self) -> None:
+        from desktop_crm.gui.recovery_dialog import RecoveryDialog
+
         dialog = RecoveryDialog(self._vault, self._safe_user_names(), self)
         dialog.recovered.connect(self.on_unlock_unlocked)
         self._open(dialog)
@@ -254,6 +276,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def on_change_pin_action_triggered(self) -> None:
         if self.session is not None:
+            from desktop_crm.gui.change_pin_dialog import ChangePinDialog
+
             self._open(ChangePinDialog(self._vault, self.session, parent=self))
 
     @Slot()
@@ -278,7 +302,7 @@ class MainWindow(QMainWindow):
             return []
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if isinstance(self.gate, SetupWizard):
+        if _is_instance(self.gate, "desktop_crm.gui.setup_wizard", "SetupWizard"):
             self.gate.abandon()
         if self.session is not None or self._pending is not None:
             self.lock("quit")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -130,12 +130,18 @@ class UnlockWidget(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         (self.pin_edit if self.user_combo.currentText() else self.user_combo).setFocus()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
         if not self._prefetched:
-            # Read the keyring while the user types, so unlock pays only Argon2id.
+            # Read the keyring while the user types, so unlock pays only
+            # Argon2id; start after the first paint, because loading the
+            # keyring libraries on a worker would hold the GIL and delay it.
             self._prefetched = True
-            run_task(
-                self._vault.prefetch, self.on_prefetch_done, self.on_prefetch_failed
-            )
+            QTimer.singleShot(0, self._start_prefetch)
+
+    def _start_prefetch(self) -> None:
+        run_task(self._vault.prefetch, self.on_prefetch_done, self.on_prefetch_failed)
 
     @Slot(object)
     def on_prefetch_done(self, _result: object) -> None:
