@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_crm import __version__
 from desktop_crm.errors import CRMError, InvalidInput, TOTPRequired, UsageError
 from desktop_crm.platform import paths
 from desktop_crm.platform.secret_store import KeyringSecretStore
@@ -33,19 +32,9 @@ class PinChangeRequired(CRMError):
 
 def version_text() -> str:
     """Versions of the product and its security-relevant parts (no vault needed)."""
-    lines = [f"desktop-crm {__version__}"]
-    try:
-        from desktop_crm.storage.database import driver_versions
+    from desktop_crm.services.about import versions
 
-        sqlcipher, openssl = driver_versions()
-        lines.append(f"sqlcipher {sqlcipher}, {openssl}")
-    except CRMError as exc:
-        lines.append(f"sqlcipher unavailable: {exc.message}")
-    try:
-        lines.append(f"keyring {KeyringSecretStore().backend_name()}")
-    except CRMError:
-        lines.append("keyring none available")
-    return "\n".join(lines)
+    return "\n".join(versions().lines())
 
 
 def _vault(args: argparse.Namespace) -> VaultService:

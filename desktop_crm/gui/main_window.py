@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_crm import __version__
 from desktop_crm.errors import CRMError
 from desktop_crm.gui import fields
 from desktop_crm.gui.clipboard import SensitiveClipboard
@@ -282,10 +281,15 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def on_about_triggered(self) -> None:
+        from desktop_crm.services.about import versions
+
+        facts = versions()
         box = QMessageBox(
             QMessageBox.Icon.Information,
             "About Desktop CRM",
-            f"Desktop CRM {__version__}\n\nAn encrypted CRM for telehealth practices.",
+            f"Desktop CRM {facts.product}\n\nAn encrypted CRM for telehealth "
+            f"practices.\n\nDatabase: SQLCipher {facts.sqlcipher}\n"
+            f"Cryptography: {facts.openssl}\nKeyring: {facts.keyring_backend}",
             parent=self,
         )
         self._open(box)
