@@ -13,7 +13,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from desktop_crm.cli import commands, import_commands, patient_commands
+from desktop_crm.cli import (
+    backup_commands,
+    commands,
+    import_commands,
+    patient_commands,
+)
 from desktop_crm.errors import CRMError, UsageError
 
 log = logging.getLogger(__name__)
@@ -124,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     import_commands.register(sub, _command)
     patient_commands.register(sub, _command)
+    backup_commands.register(sub, _command)
     return parser
 
 
