@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_crm.errors import CRMError, InvalidInput, TOTPRequired, UsageError
+from desktop_crm.errors import (
+    CRMError,
+    InvalidInput,
+    TOTPRequired,
+    UsageError,
+    VaultError,
+)
 from desktop_crm.platform import paths
 from desktop_crm.platform.secret_store import KeyringSecretStore
 from desktop_crm.services.vault import VaultService
@@ -236,7 +242,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from desktop_crm.storage import audit
 
     def verify(vault: VaultService, session: Session) -> None:
-        count = audit.verify(session.database(), vault.files.read_head())
+        if session.head_problem in ("missing", "damaged"):
+            raise VaultError(
+                f"audit head file was {session.head_problem} at unlock: entries cut "
+                "off the end of the log cannot be ruled out"
+            )
+        count = audit.verify(session.database(), session.kept_head)
         print(f"audit: {count} entries, chain intact")
 
     return _run_unlocked(args, verify)

@@ -33,6 +33,12 @@ def rotate_dek(vault: VaultService, session: Session) -> None:
     the next unlock.
     """
     session.require("keys.manage")
+    with vault.exclusive():
+        vault.check_current(session)
+        _rotate_locked(vault, session)
+
+
+def _rotate_locked(vault: VaultService, session: Session) -> None:
     db = session.database()
     header = session.header
     gen = header.dek_generation + 1
@@ -94,6 +100,12 @@ def new_recovery_key(vault: VaultService, session: Session) -> str:
     recovery key cannot open the current database.
     """
     session.require("keys.manage")
+    with vault.exclusive():
+        vault.check_current(session)
+        return _new_recovery_key_locked(vault, session)
+
+
+def _new_recovery_key_locked(vault: VaultService, session: Session) -> str:
     private, public = primitives.new_keypair()
     header = session.header
     sealed = slots.seal_dek(

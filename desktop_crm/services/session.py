@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from desktop_crm.crypto import primitives
 from desktop_crm.crypto.header import VaultHeader
-from desktop_crm.errors import CRMError, NotPermitted
+from desktop_crm.errors import CRMError, NotPermitted, VaultError
 from desktop_crm.services.roles import allows
 from desktop_crm.services.vault_files import VaultFiles
 from desktop_crm.storage import queries
@@ -42,6 +42,10 @@ class Session:
     notices: list[str] = field(default_factory=list)
     private_key: bytearray = field(default_factory=bytearray)
     totp_secret: str = ""
+    #: The audit chain head kept outside the database, as read at unlock
+    #: (before this session wrote anything), and what was wrong with it.
+    kept_head: ChainHead | None = None
+    head_problem: str | None = None
 
     @property
     def vault_id(self) -> str:
@@ -84,6 +88,10 @@ class Session:
             return
         try:
             self.write(AuditEvent("session.lock", "user", self.user_id, outcome=reason))
+        except VaultError as exc:
+            # Locking must always succeed; the entry is lost only when the
+            # database itself is out of reach (its key changed underneath).
+            log.warning("lock not recorded in the audit log: %s", exc.message)
         finally:
             self.db.close()
             self.db = None

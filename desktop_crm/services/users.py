@@ -32,6 +32,14 @@ def add_user(
     vault: VaultService, session: Session, name: str, roles: str, pin: str
 ) -> Enrolment:
     """Create a user with a slot on this workstation; returns their enrolment."""
+    with vault.exclusive():
+        vault.check_current(session)
+        return _add_user_locked(vault, session, name, roles, pin)
+
+
+def _add_user_locked(
+    vault: VaultService, session: Session, name: str, roles: str, pin: str
+) -> Enrolment:
     session.require("users.manage")
     name = name.strip()
     if not name or len(name) > 100 or any(ord(c) < 32 for c in name):
@@ -82,6 +90,14 @@ def change_own_pin(
     After an admin reset the TOTP secret is replaced too (the admin knew the
     old one), and the new enrolment is returned; otherwise ``None``.
     """
+    with vault.exclusive():
+        vault.check_current(session)
+        return _change_own_pin_locked(vault, session, new_pin)
+
+
+def _change_own_pin_locked(
+    vault: VaultService, session: Session, new_pin: str
+) -> Enrolment | None:
     pin_policy.check_pin(new_pin, "new PIN")
     if session.user_id is None:
         raise InvalidInput("user", "this session has no user")
@@ -120,6 +136,14 @@ def reset_user(
 
     Both are to be replaced at that user's next unlock.
     """
+    with vault.exclusive():
+        vault.check_current(session)
+        return _reset_user_locked(vault, session, name, temporary_pin)
+
+
+def _reset_user_locked(
+    vault: VaultService, session: Session, name: str, temporary_pin: str
+) -> Enrolment:
     session.require("users.manage")
     pin_policy.check_pin(temporary_pin, "temporary PIN")
     user = queries.user_by_name(session.database(), name.strip())

@@ -7,6 +7,7 @@ user administration and key rotation that need a session live in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -30,6 +31,7 @@ from desktop_crm.errors import (
     TOTPRequired,
     VaultError,
 )
+from desktop_crm.platform.filelock import FileLock
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
 from desktop_crm.services.attempts import AttemptLog
@@ -39,7 +41,7 @@ from desktop_crm.services.vault_files import VaultFiles
 from desktop_crm.storage import migrations, queries
 from desktop_crm.storage.database import Database, WrongDatabaseKey, open_database
 from desktop_crm.storage.hlc import HybridLogicalClock
-from desktop_crm.storage.writepath import Actor, AuditEvent, Mutation
+from desktop_crm.storage.writepath import Actor, AuditEvent, ChainHead, Mutation
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,30 @@ class Stopwatch:
         now = time.perf_counter()
         self.laps[name] = now - self._last
         self._last = now
+
+
+HEAD_NOTICES = {
+    "missing": "The audit log's outside marker (audit.head) was missing: entries "
+    "cut off the end of the log could not be ruled out at this unlock.",
+    "damaged": "The audit log's outside marker (audit.head) was damaged: entries "
+    "cut off the end of the log could not be ruled out at this unlock.",
+    "cut off": "The newest audit log entries are missing: the log was cut off.",
+    "differs": "The audit log does not match its outside marker: an entry was changed.",
+}
+
+
+class VaultChanged(VaultError):
+    """Another window or command changed the vault's keys since this unlock."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the vault's keys were changed by another window or command since you "
+            "unlocked: lock and unlock again, then retry"
+        )
+
+
+class _HeaderMoved(Exception):
+    """The header changed between reading it and opening the database."""
 
 
 class AccessNeedsReset(AuthenticationFailed):
@@ -103,6 +129,9 @@ class VaultService:
         self._secrets: SecretStore | None = None if callable(secrets) else secrets
         self.clock = clock or SystemClock()
         self.attempts = AttemptLog(self.files.attempts)
+        #: Serialises every change to the key files across processes.
+        self.key_lock = FileLock(self.files.root / "vault.lock")
+        self._head_at_open: tuple[ChainHead | None, str | None] = (None, None)
         self._device_secret: bytes | None = None
         #: Seconds spent in each step of the last unlock (for benchmarks).
         self.timings: dict[str, float] = {}
@@ -139,6 +168,19 @@ class VaultService:
         """Read the keyring early (while the user is typing)."""
         self.device_secret()
 
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the vault's key lock (reentrant within this service)."""
+        return self.key_lock.held()
+
+    def check_current(self, session: Session) -> None:
+        """Refuse to change keys from a session whose header is out of date."""
+        disk = self.files.load_header()
+        if (
+            disk.generation != session.header.generation
+            or disk.mac != session.header.mac
+        ):
+            raise VaultChanged
+
     def workstation_id(self, vault_id: str) -> str:
         digest = primitives.hkdf(
             self.device_secret(), salt=vault_id.encode(), purpose="workstation-id"
@@ -165,9 +207,24 @@ class VaultService:
         _check_zone(timezone)
         if self.files.exists() or self.files.database.exists():
             raise VaultError(f"a vault already exists in {self.files.root}")
-        self.files.prepare()
+        # The keyring first: without one, nothing at all is created on disk.
         device = self.device_secret(create=True)
+        made_root = not self.files.root.exists()
+        self.files.prepare()
+        try:
+            with self.exclusive():
+                return self._create_files(practice, admin_name, pin, timezone, device)
+        except BaseException:
+            # Interrupted or failed setup leaves no half-made vault behind.
+            self.files.remove_vault_files()
+            if made_root:
+                with contextlib.suppress(OSError):
+                    self.files.root.rmdir()
+            raise
 
+    def _create_files(
+        self, practice: str, admin_name: str, pin: str, timezone: str, device: bytes
+    ) -> CreatedVault:
         vault_id = str(uuid.uuid4())
         dek = bytearray(primitives.random_bytes(slots.DEK_BYTES))
         rec_private, rec_public = primitives.new_keypair()
@@ -187,44 +244,46 @@ class VaultService:
             rec_public,
             slots.seal_dek(bytes(dek), rec_public, vault_id, "recovery", "recovery", 1),
         )
-        header = VaultHeader(vault_id, 1, 1, recovery, {user_id: slot})
+        header = header_format.sign(
+            VaultHeader(vault_id, 1, 1, recovery, {user_id: slot}), dek
+        )
         db = open_database(self.files.database, dek, create=True)
         try:
             migrations.migrate(db)
-            self.files.save_header(header_format.sign(header, dek))
+            session = self._session(
+                header, db, dek, user_id, admin_name, ("admin", "provider"), "setup"
+            )
+            db.after_commit.append(self.files.write_head)
+            now = iso(self.clock.now())
+            session.write(
+                AuditEvent("vault.create", "vault", vault_id),
+                [
+                    Mutation(
+                        "users",
+                        user_id,
+                        "insert",
+                        {
+                            "name": admin_name,
+                            "roles": "admin,provider",
+                            "active": 1,
+                            "created_at": now,
+                        },
+                    ),
+                    *_settings(
+                        {
+                            keys.VAULT_ID: vault_id,
+                            keys.PRACTICE_NAME: practice,
+                            keys.PRACTICE_TZ: timezone,
+                            keys.HEADER_GENERATION: "1",
+                        }
+                    ),
+                ],
+            )
+            # The header goes last: until it exists there is no vault.
+            self.files.save_header(header)
         except BaseException:
             db.close()
-            self.files.database.unlink(missing_ok=True)
-            self.files.header.unlink(missing_ok=True)
             raise
-        session = self._session(
-            header, db, dek, user_id, admin_name, ("admin", "provider"), "setup"
-        )
-        now = iso(self.clock.now())
-        session.write(
-            AuditEvent("vault.create", "vault", vault_id),
-            [
-                Mutation(
-                    "users",
-                    user_id,
-                    "insert",
-                    {
-                        "name": admin_name,
-                        "roles": "admin,provider",
-                        "active": 1,
-                        "created_at": now,
-                    },
-                ),
-                *_settings(
-                    {
-                        keys.VAULT_ID: vault_id,
-                        keys.PRACTICE_NAME: practice,
-                        keys.PRACTICE_TZ: timezone,
-                        keys.HEADER_GENERATION: "1",
-                    }
-                ),
-            ],
-        )
         session.private_key = slot_private(slot, vault_id, pin, device)
         session.totp_secret = secret
         return CreatedVault(
@@ -263,6 +322,13 @@ class VaultService:
             TOTPRequired: no code given and no quick re-unlock grant holds.
             LockedOut: too many failures; the message says how long to wait.
         """
+        try:
+            return self._unlock_once(name, pin, code)
+        except _HeaderMoved:
+            # Another process changed the keys while we stretched the PIN.
+            return self._unlock_once(name, pin, code)
+
+    def _unlock_once(self, name: str, pin: str, code: str | None) -> Session:
         header = self.files.load_header()
         slot = header.slot_by_name(name.strip())
         if slot is None:
@@ -282,7 +348,7 @@ class VaultService:
         try:
             opened = slots.open_stretched(slot, header.vault_id, stretched, device)
         except DecryptionFailed:
-            self._fail(slot.user_id, now, "pin")
+            self._fail(slot.user_id, now, "credentials")
             raise AuthenticationFailed from None
         self.timings = watch.laps
         dek, db, header = self._open_with(
@@ -323,7 +389,7 @@ class VaultService:
                 step = totp.verify(opened.totp_secret, code, now, user.last_totp_step)
             except AuthenticationFailed:
                 skew = totp.skew_steps(opened.totp_secret, code, now)
-                state = self._fail(slot.user_id, now, "code", skew)
+                state = self._fail(slot.user_id, now, "credentials", skew)
                 raise AuthenticationFailed(_skew_hint(state.skews)) from None
         else:
             if not self._grant_holds(db, user.id, workstation, now):
@@ -405,6 +471,15 @@ class VaultService:
             )
             for q in queued
         ]
+        if session.head_problem:
+            earlier.append(
+                AuditEvent(
+                    "audit.head_check",
+                    "vault",
+                    session.vault_id,
+                    outcome=session.head_problem,
+                )
+            )
         session.write(
             AuditEvent("session.unlock", "user", user_id, outcome=session.method),
             mutations,
@@ -429,6 +504,19 @@ class VaultService:
         Handles a key rotation that stopped halfway: the header then holds the
         next DEK as "pending" beside the current one.
         """
+        with self.exclusive():
+            disk = self.files.load_header()
+            if disk.generation != header.generation or disk.mac != header.mac:
+                raise _HeaderMoved
+            dek, db, header = self._open_locked(header, unseal, owner)
+        return dek, db, header
+
+    def _open_locked(
+        self,
+        header: VaultHeader,
+        unseal: Callable[[bytes, int], bytearray],
+        owner: str,
+    ) -> tuple[bytearray, Database, VaultHeader]:
         watch = Stopwatch(self.timings)
         current, pending = _sealed_pair(header, owner)
         try:
@@ -463,8 +551,28 @@ class VaultService:
                 "the vault header is older than the database: an old copy "
                 "was put back; restore the current header or use recovery"
             )
+        self._head_at_open = self._check_head(db)
         db.after_commit.append(self.files.write_head)
         return dek, db, header
+
+    def _check_head(self, db: Database) -> tuple[ChainHead | None, str | None]:
+        """Compare the audit head kept outside the database with the log.
+
+        Done before this session writes anything, because every commit
+        rewrites the kept head.
+        """
+        try:
+            kept = self.files.read_head()
+        except VaultError:
+            return None, "damaged"
+        newest = queries.audit_head(db)
+        if kept is None:
+            return None, "missing" if newest is not None else None
+        if newest is None or kept.seq > newest[0]:
+            return kept, "cut off"
+        if queries.audit_hash(db, kept.seq) != kept.hash:
+            return kept, "differs"
+        return kept, None
 
     def _snapshot(self, db: Database, dek: bytearray, version: int) -> Path:
         target = self.files.snapshot_path(f"pre-migration-schema{version}")
@@ -486,7 +594,14 @@ class VaultService:
             workstation, lambda: int(self.clock.now() * 1000), queries.last_hlc(db)
         )
         actor = Actor(user_id, workstation, clock)
-        return Session(self.files, header, db, dek, user_id, name, roles, actor, method)
+        session = Session(
+            self.files, header, db, dek, user_id, name, roles, actor, method
+        )
+        session.kept_head, session.head_problem = self._head_at_open
+        self._head_at_open = (None, None)
+        if session.head_problem:
+            session.notices.append(HEAD_NOTICES[session.head_problem])
+        return session
 
     # -- recovery --------------------------------------------------------
     def recover(
@@ -557,7 +672,17 @@ class VaultService:
         return session, enrolment_for(secret, user.name, practice)
 
     def save_header(self, session: Session, header: VaultHeader) -> VaultHeader:
-        """Sign and write a changed header; record its generation in the vault."""
+        """Sign and write a changed header; record its generation in the vault.
+
+        Raises:
+            VaultChanged: another process changed the header since this
+                session read it.
+        """
+        with self.exclusive():
+            self.check_current(session)
+            return self._save_header_locked(session, header)
+
+    def _save_header_locked(self, session: Session, header: VaultHeader) -> VaultHeader:
         signed = header_format.sign(
             replace(header, generation=header.generation + 1), session.dek
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +48,49 @@ class VaultFiles:
         return self.header.exists()
 
     def prepare(self) -> None:
-        ensure_private_dir(self.root)
+        """Create the vault folder, owner-only, or say why it cannot be."""
+        if self.root.exists() and not self.root.is_dir():
+            raise VaultError(f"the vault folder {self.root} is a file, not a folder")
+        try:
+            ensure_private_dir(self.root)
+        except OSError as exc:
+            raise VaultError(
+                f"cannot create the vault folder {self.root}: {exc.strerror}"
+            ) from exc
+        if not os.access(self.root, os.W_OK):
+            raise VaultError(f"the vault folder {self.root} is not writable")
+
+    def remove_vault_files(self) -> None:
+        """Delete what a failed setup wrote (never called on a working vault)."""
+        names = (
+            "vault.db",
+            "vault.db-wal",
+            "vault.db-shm",
+            "vault.header",
+            "audit.head",
+            "unlock-attempts",
+            "vault.lock",
+        )
+        for name in names:
+            with contextlib.suppress(OSError):
+                (self.root / name).unlink()
 
     def load_header(self) -> VaultHeader:
         try:
             data = self.header.read_bytes()
         except FileNotFoundError as exc:
+            if self.database.exists():
+                raise VaultError(
+                    f"the vault's key file vault.header is missing from {self.root}: "
+                    "the database cannot be opened without it; put it back from a "
+                    "copy of the folder or restore a backup"
+                ) from exc
             raise VaultError(
                 f"no vault in {self.root}: run the setup (desktop-crm init) first"
+            ) from exc
+        except OSError as exc:
+            raise VaultError(
+                f"cannot read the vault in {self.root}: {exc.strerror}"
             ) from exc
         return header_format.load(data)
 

@@ -30,6 +30,16 @@ class StorageUnavailable(CRMError):
     """The SQLCipher driver is missing or is not SQLCipher 4."""
 
 
+class KeyChangedUnderneath(VaultError):
+    """Another process rotated the database key while this connection was open."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the vault's database key was changed by another window or command "
+            "while this session was open: unlock again"
+        )
+
+
 class WrongDatabaseKey(VaultError):
     """The key does not open this database file."""
 
@@ -78,11 +88,11 @@ class Database:
         self.after_commit: list[Any] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        with self._lock:
+        with self._lock, _key_guard():
             return self._conn.execute(sql, params)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, _key_guard():
             return list(self._conn.execute(sql, params).fetchall())
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -93,13 +103,16 @@ class Database:
     def transaction(self) -> Iterator[Database]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            with _key_guard():
+                self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            with _key_guard():
+                self._conn.execute("COMMIT")
 
     def pragma(self, name: str) -> Any:
         return self.scalar(f"PRAGMA {name}")
@@ -138,6 +151,22 @@ class Database:
         return self._conn is None
 
 
+@contextlib.contextmanager
+def _key_guard() -> Iterator[None]:
+    """Turn "file is not a database" on an open connection into a clear error.
+
+    On a connection that opened fine, it means the pages are now under
+    another key: a key rotation by another process.
+    """
+    driver = _driver()
+    try:
+        yield
+    except driver.DatabaseError as exc:
+        if "file is not a database" in str(exc):
+            raise KeyChangedUnderneath from exc
+        raise
+
+
 def is_plaintext_sqlite(path: Path) -> bool:
     with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
         return handle.read(len(PLAINTEXT_MAGIC)) == PLAINTEXT_MAGIC
@@ -147,6 +176,9 @@ def is_plaintext_sqlite(path: Path) -> bool:
 def _connect(path: Path, key: bytes | bytearray, compat: int | None) -> Any:
     driver = _driver()
     conn = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+    # SQLCipher otherwise prints its own diagnostics (HMAC failures and the
+    # like) on stderr; our errors say what went wrong in one line.
+    conn.execute("PRAGMA cipher_log_level = NONE")
     conn.execute(f"PRAGMA key = {key_literal(key)}")
     if compat is not None:
         conn.execute(f"PRAGMA cipher_compatibility = {int(compat)}")

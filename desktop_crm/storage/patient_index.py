@@ -7,13 +7,15 @@ to a patient identifier re-indexes that patient in the same transaction.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from desktop_crm.storage import folding
 from desktop_crm.storage.database import Database
-from desktop_crm.storage.writepath import INDEXERS, Mutation
+from desktop_crm.storage.writepath import BEFORE_INDEXERS, INDEXERS, Mutation
 
+_WORD_SPLIT = re.compile(r"[^\w]+")
 SUMMARY_COLUMNS = "p.id, p.family, p.given, p.middle, p.birth_date, p.status, p.mrn"
 
 
@@ -43,16 +45,24 @@ def _json_list(raw: str | None) -> list[Any]:
 
 
 def reindex(db: Database, patient_id: str) -> None:
-    """Rebuild one patient's row of the search index."""
-    db.execute("DELETE FROM patient_search WHERE patient_id = ?", (patient_id,))
+    """Rebuild one patient's row of the search index.
+
+    The index row shares the patient row's rowid, so replacing it is a
+    lookup by key, not a scan of the whole index.
+    """
     rows = db.query(
         "SELECT family, given, middle, preferred_name, previous_names, phones, "
-        "emails, mrn, status FROM patients WHERE id = ?",
+        "emails, mrn, status, rowid FROM patients WHERE id = ?",
         (patient_id,),
     )
-    if not rows or rows[0][8] == "merged":
+    if not rows:
         return
-    family, given, middle, preferred, previous, phones, emails, mrn, _ = rows[0]
+    family, given, middle, preferred, previous, phones, emails, mrn, status, rowid = (
+        rows[0]
+    )
+    db.execute("DELETE FROM patient_search WHERE rowid = ?", (rowid,))
+    if status == "merged":
+        return
     names = [family, given, middle, preferred]
     for old in _json_list(previous):
         if isinstance(old, dict):
@@ -74,9 +84,11 @@ def reindex(db: Database, patient_id: str) -> None:
         )
     ]
     db.execute(
-        "INSERT INTO patient_search (patient_id, names, phones, emails, identifiers) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO patient_search "
+        "(rowid, patient_id, names, phones, emails, identifiers) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         (
+            rowid,
             patient_id,
             " ".join(name_tokens),
             " ".join(dict.fromkeys(phone_tokens)),
@@ -95,23 +107,32 @@ def _phone_tokens(value: str) -> list[str]:
     return tokens
 
 
-def _on_patient(db: Database, mutation: Mutation) -> None:
+def _on_patient(db: Database, mutation: Mutation, _before: object) -> None:
     reindex(db, mutation.key)
 
 
-def _on_identifier(db: Database, mutation: Mutation) -> None:
-    patient_id = mutation.values.get("patient_id")
-    if patient_id is None:
-        row = db.query(
-            "SELECT patient_id FROM patient_identifiers WHERE id = ?", (mutation.key,)
-        )
-        patient_id = row[0][0] if row else None
-    if patient_id is not None:
-        reindex(db, str(patient_id))
+def _identifier_owner(db: Database, mutation: Mutation) -> str | None:
+    row = db.query(
+        "SELECT patient_id FROM patient_identifiers WHERE id = ?", (mutation.key,)
+    )
+    return str(row[0][0]) if row else None
+
+
+def _on_identifier(db: Database, mutation: Mutation, before: object) -> None:
+    """Re-index the identifier's old owner (if it moved or went) and new one."""
+    owners = {
+        before,
+        mutation.values.get("patient_id"),
+        _identifier_owner(db, mutation),
+    }
+    for owner in owners:
+        if owner:
+            reindex(db, str(owner))
 
 
 INDEXERS["patients"] = _on_patient
 INDEXERS["patient_identifiers"] = _on_identifier
+BEFORE_INDEXERS["patient_identifiers"] = _identifier_owner
 
 
 def _fts_quote(token: str) -> str:
@@ -137,7 +158,7 @@ def search_names(db: Database, tokens: list[str], limit: int) -> list[PatientSum
         expr = _match(tokens, "names", prefix_last=prefix)
         rows = db.query(
             f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
-            "ON p.id = s.patient_id WHERE patient_search MATCH ? "
+            "ON p.rowid = s.rowid WHERE patient_search MATCH ? "
             "ORDER BY p.family COLLATE NOCASE, p.given COLLATE NOCASE LIMIT ?",
             (expr, limit),
         )
@@ -149,18 +170,23 @@ def search_names(db: Database, tokens: list[str], limit: int) -> list[PatientSum
 
 
 def search_column(
-    db: Database, column: str, token: str, limit: int
+    db: Database, column: str, text: str, limit: int
 ) -> list[PatientSummary]:
-    """Prefix search in one index column (phones, emails, identifiers)."""
-    if column not in ("phones", "emails", "identifiers") or not token:
+    """Prefix search in one index column (phones, emails, identifiers).
+
+    The typed text is split the way the index's tokenizer splits stored
+    values (at '@', '.', '-' and the like) and matched as one phrase whose
+    last token may be a prefix, so "jane.doe@ex" and "123-45-67" both work.
+    """
+    if column not in ("phones", "emails", "identifiers") or not text:
         return []
-    tokens = folding.query_tokens(token) if column != "phones" else [token]
+    tokens = [t for t in _WORD_SPLIT.split(folding.fold(text)) if t]
     if not tokens:
         return []
-    expr = _match(tokens, column, prefix_last=True)
+    expr = f'{column}:"{" ".join(t.replace(chr(34), "") for t in tokens)}"*'
     rows = db.query(
         f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
-        "ON p.id = s.patient_id WHERE patient_search MATCH ? LIMIT ?",
+        "ON p.rowid = s.rowid WHERE patient_search MATCH ? LIMIT ?",
         (expr, limit),
     )
     return [_summary(r) for r in rows]

@@ -87,3 +87,13 @@ def table_counts(db: Database) -> dict[str, int]:
         )
     ]
     return {name: int(db.scalar(f'SELECT count(*) FROM "{name}"')) for name in names}
+
+
+def audit_head(db: Database) -> tuple[int, str] | None:
+    rows = db.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def audit_hash(db: Database, seq: int) -> str | None:
+    value = db.scalar("SELECT hash FROM audit_log WHERE seq = ?", (seq,))
+    return None if value is None else str(value)

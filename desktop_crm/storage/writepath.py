@@ -23,8 +23,11 @@ from desktop_crm.storage.tables import TABLES, TableSpec
 GENESIS = "0" * 64
 
 #: Derived indexes kept in step with a table, inside the same transaction:
-#: table name -> function(db, record key of the changed row).
-INDEXERS: dict[str, Callable[[Database, Mutation], None]] = {}
+#: table name -> function(db, mutation, before) called after the row change,
+#: where ``before`` is what ``BEFORE_INDEXERS`` returned for that table (or
+#: None): it lets an index see the row as it was, e.g. its old owner.
+INDEXERS: dict[str, Callable[[Database, Mutation, Any], None]] = {}
+BEFORE_INDEXERS: dict[str, Callable[[Database, Mutation], Any]] = {}
 Op = Literal["insert", "update", "upsert", "delete"]
 
 
@@ -195,10 +198,12 @@ def commit(
         for earlier in extra_events:
             _append_audit(db, actor, earlier, ())
         for mutation in mutations:
+            before_hook = BEFORE_INDEXERS.get(mutation.table)
+            before = before_hook(db, mutation) if before_hook else None
             _apply(db, mutation)
             indexer = INDEXERS.get(mutation.table)
             if indexer is not None:
-                indexer(db, mutation)
+                indexer(db, mutation, before)
             changed.extend(mutation.values)
             if TABLES[mutation.table].synced:
                 _record_change(db, actor, mutation)

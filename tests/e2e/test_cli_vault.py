@@ -366,3 +366,43 @@ def test_totp_module_matches_authenticator_codes():
     code = totp.code_at(secret, 1_800_000_000)
 
     assert totp.verify(secret, code, 1_800_000_000, 0) == 1_800_000_000 // 30
+
+
+def test_concurrent_rekeys_never_break_the_vault(cli: CLI):
+    secret, recovery = cli.init()
+    assert cli.as_user("Ana Admin", PIN, cli.code(secret), "status").code == 0
+    pin_file = cli.file("admin-race.pin", PIN)
+    command = [
+        sys.executable,
+        "-m",
+        "desktop_crm",
+        "rekey",
+        "--data-dir",
+        str(cli.data_dir),
+        "--user",
+        "Ana Admin",
+        "--pin-file",
+        pin_file,
+    ]
+
+    outcomes = []
+    for _ in range(4):
+        racers = [
+            subprocess.Popen(
+                command,
+                env=cli.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        for racer in racers:
+            out, err = racer.communicate(timeout=120)
+            outcomes.append((racer.returncode, err.strip()))
+
+    assert all(code in (0, 1) for code, _ in outcomes), outcomes
+    assert all("Traceback" not in err for _, err in outcomes), outcomes
+    assert any(code == 0 for code, _ in outcomes)
+    assert cli.as_user("Ana Admin", PIN, None, "status").code == 0
+    assert cli.as_user("Ana Admin", PIN, None, "audit", "verify").code == 0

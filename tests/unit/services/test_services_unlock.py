@@ -223,7 +223,7 @@ def test_failures_move_into_the_audit_log_at_next_unlock(vault):
         "WHERE action = 'session.unlock' AND outcome LIKE 'failed:%' ORDER BY seq"
     )
     uid = admin_id(vault)
-    assert rows == [(uid, "failed:pin"), (uid, "failed:pin"), (uid, "failed:code")]
+    assert rows == [(uid, "failed:credentials")] * 3
     assert vault.service.attempts.take_queued() == []
     assert audit.verify(session.database(), vault.service.files.read_head()) > 3
     session.lock()
