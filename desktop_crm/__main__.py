@@ -1,5 +1,11 @@
 """`python -m desktop_crm` runs the command line."""
 
-from desktop_crm.cli.main import main
+import sys
+
+try:
+    from desktop_crm.cli.main import main
+except KeyboardInterrupt:  # Ctrl+C while the program is still loading
+    sys.stderr.write("desktop-crm: interrupted\n")
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_crm.errors import (
@@ -49,10 +49,17 @@ def _vault(args: argparse.Namespace) -> VaultService:
     )
 
 
+MAX_SECRET_FILE = 4096
+
+
 def read_secret_file(path: str, field: str) -> str:
     """Read a PIN or passphrase file, dropping exactly one trailing newline."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SECRET_FILE + 1)
+        if len(raw) > MAX_SECRET_FILE:
+            raise InvalidInput(field, f"{path} is larger than {MAX_SECRET_FILE} bytes")
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise InvalidInput(field, f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -68,11 +75,18 @@ def _interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
+def _ask(prompt: str, *, secret: bool = False) -> str:
+    try:
+        return getpass.getpass(prompt) if secret else input(prompt)
+    except EOFError:
+        raise UsageError("input ended before it was complete") from None
+
+
 def _pin(args: argparse.Namespace) -> str:
     if args.pin_file:
         return read_secret_file(args.pin_file, "--pin-file")
     if _interactive():
-        return getpass.getpass("PIN: ")
+        return _ask("PIN: ", secret=True)
     raise UsageError("--pin-file is required (PINs are never taken as arguments)")
 
 
@@ -88,14 +102,14 @@ def unlock(
     if not name:
         if not _interactive():
             raise UsageError("--user is required")
-        name = input("User: ")
+        name = _ask("User: ")
     pin = _pin(args)
     try:
         session = vault.unlock(name, pin, args.otp)
     except TOTPRequired:
         if not _interactive():
             raise
-        session = vault.unlock(name, pin, input("TOTP code: "))
+        session = vault.unlock(name, pin, _ask("TOTP code: "))
     if session.must_change_pin and not allow_pin_change:
         session.lock("pin-change-required")
         raise PinChangeRequired
@@ -112,9 +126,24 @@ def _run_unlocked(args: argparse.Namespace, action, **kw) -> int:  # type: ignor
 
 
 def start_gui(args: argparse.Namespace) -> int:
+    _check_display()
+    vault = _vault(args)
+    vault.secrets  # noqa: B018 - no keyring, no GUI: say so before Qt starts
     from desktop_crm.gui.app import run_gui  # Qt loads only here
 
-    return run_gui(_vault(args), self_test=args.self_test)
+    return run_gui(vault, self_test=args.self_test)
+
+
+def _check_display() -> None:
+    """Refuse early, in one line, when Qt would abort for lack of a screen."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise CRMError(
+            "no display: start Desktop CRM from a desktop session (DISPLAY or "
+            "WAYLAND_DISPLAY is not set); for a headless check use "
+            "QT_QPA_PLATFORM=offscreen or xvfb-run"
+        )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -251,3 +280,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"audit: {count} entries, chain intact")
 
     return _run_unlocked(args, verify)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from desktop_crm.storage.database import integrity_problems
+
+    def check(vault: VaultService, session: Session) -> int:
+        problems = integrity_problems(session.database())
+        if problems:
+            for problem in problems[:20]:
+                print(f"problem: {problem}", file=sys.stderr)
+            print(f"vault: {len(problems)} problem(s) found", file=sys.stderr)
+            return 1
+        print("vault: every page and the database structure check out")
+        return 0
+
+    return _run_unlocked(args, check)

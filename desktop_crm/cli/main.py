@@ -24,6 +24,13 @@ from desktop_crm.errors import CRMError, UsageError
 log = logging.getLogger(__name__)
 
 PROG = "desktop-crm"
+EXIT_CODES = """exit codes:
+  0 ok      1 other error        2 wrong usage          3 authentication failed
+  4 locked out (the message says for how long)         5 keyring unavailable or locked
+  6 not permitted for this user's role
+
+Commands that read the vault unlock first: --user NAME --pin-file FILE --otp CODE
+(within the quick re-unlock period --otp may be left out)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,7 +68,13 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Desktop CRM for telehealth practices.")
+    parser = _Parser(
+        prog=PROG,
+        description="Desktop CRM for telehealth practices. With no command it "
+        "starts the application.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--version", action="store_true", help="print versions and exit"
     )
@@ -79,20 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     init = _command(sub, "init", commands.cmd_init, "create a new vault", unlock=False)
-    init.add_argument("--practice", required=True)
-    init.add_argument("--admin", required=True)
-    init.add_argument("--pin-file", required=True)
+    init.add_argument("--practice", required=True, help="the practice's name")
+    init.add_argument("--admin", required=True, help="the first user's display name")
+    init.add_argument(
+        "--pin-file", required=True, help="file holding the admin's PIN (6-12 digits)"
+    )
     init.add_argument("--tz", help="IANA time zone (default: the system's)")
 
     _command(sub, "status", commands.cmd_status, "show facts about the vault")
+    _command(
+        sub, "check", commands.cmd_check, "check every encrypted page and the structure"
+    )
 
     user = sub.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", parser_class=_Parser, required=True
     )
     add = _command(user, "add", commands.cmd_user_add, "add a user (admin)")
-    add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, help="ROLE[,ROLE]")
-    add.add_argument("--new-pin-file", required=True)
+    add.add_argument("--name", required=True, help="the user's display name")
+    add.add_argument(
+        "--role",
+        required=True,
+        help="ROLE[,ROLE] from admin, provider, front-desk, biller, auditor",
+    )
+    add.add_argument("--new-pin-file", required=True, help="file holding their PIN")
     change = _command(user, "change-pin", commands.cmd_change_pin, "change your PIN")
     change.add_argument("--new-pin-file", required=True)
     reset = _command(user, "reset", commands.cmd_user_reset, "reset a user (admin)")
@@ -134,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(debug: bool) -> None:
+    # Errors reach the user as one line each; log records only with --debug.
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
+        level=logging.DEBUG if debug else logging.CRITICAL,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -147,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(args_list)
         _configure_logging(args.debug)
+        if getattr(args, "data_dir", None) == "":
+            raise UsageError("--data-dir must not be empty")
         if args.version:
             print(commands.version_text())
             return 0
@@ -159,6 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the crash path: one line, details only on --debug
+        if "--debug" in args_list:
+            raise
+        log.error("unexpected %s", type(exc).__name__, exc_info=False)
+        print(
+            f"{PROG}: internal error ({type(exc).__name__}); run again with --debug "
+            "for the details (they may include file names, never patient data)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

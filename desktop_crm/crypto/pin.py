@@ -14,6 +14,8 @@ def check_pin(pin: str, field: str = "PIN") -> None:
     Trivial means one repeated digit or a run going up or down by one
     (123456, 654321, 789012 counts too: the run wraps past 9).
     """
+    if not pin:
+        raise InvalidInput(field, f"enter {MIN_LENGTH} to {MAX_LENGTH} digits")
     if not pin.isascii() or not pin.isdigit():
         raise InvalidInput(field, "use digits only")
     if not MIN_LENGTH <= len(pin) <= MAX_LENGTH:

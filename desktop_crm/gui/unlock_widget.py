@@ -89,7 +89,7 @@ class UnlockWidget(QWidget):
         form.addRow("&User:", self.user_combo)
         form.addRow("&PIN:", self.pin_edit)
         form.addRow("&Code:", self.code_edit)
-        card = QFrame()
+        card = self.card = QFrame()
         card.setObjectName("unlock_card")
         card.setFrameShape(QFrame.Shape.StyledPanel)
         # A fixed width lets the wrapped hint text claim the height it needs.
@@ -117,12 +117,22 @@ class UnlockWidget(QWidget):
         outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
         outer.addStretch(2)
 
+    def _show_error(self, text: str) -> None:
+        """Show a message and let the card grow to the wrapped text's height.
+
+        A centred fixed-width frame does not get height-for-width from its
+        parent layout, so its minimum height is set from its own layout.
+        """
+        fields.show_message(self.error, text)
+        layout = self.card.layout()
+        self.card.setMinimumHeight(layout.totalHeightForWidth(self.card.width()))
+
     def _load_users(self, selected: str | None) -> None:
         try:
             names = self._vault.user_names()
         except CRMError as exc:
             names = []
-            fields.show_message(self.error, user_message(exc))
+            self._show_error(user_message(exc))
         self.user_combo.addItems(names)
         if selected in names:
             self.user_combo.setCurrentText(selected)
@@ -150,7 +160,7 @@ class UnlockWidget(QWidget):
     @Slot(object)
     def on_prefetch_failed(self, error: BaseException) -> None:
         text = NO_DEVICE_KEY if isinstance(error, DeviceSecretMissing) else None
-        fields.show_message(self.error, text or user_message(error))
+        self._show_error(text or user_message(error))
 
     @Slot()
     def on_unlock_button_clicked(self) -> None:
@@ -159,14 +169,14 @@ class UnlockWidget(QWidget):
         name, pin = self.user_combo.currentText(), self.pin_edit.text()
         code = self.code_edit.text().strip() or None
         if not name:
-            fields.show_message(self.error, "User: choose your name.")
+            self._show_error("User: choose your name.")
             return
         if not pin:
-            fields.show_message(self.error, "PIN: type your PIN.")
+            self._show_error("PIN: type your PIN.")
             self.pin_edit.setFocus()
             return
         self.unlock_button.setEnabled(False)
-        fields.show_message(self.error, "")
+        self._show_error("")
         run_task(
             lambda: self._vault.unlock(name, pin, code),
             self.on_unlock_succeeded,
@@ -185,32 +195,32 @@ class UnlockWidget(QWidget):
         self.unlock_button.setEnabled(True)
         self.code_edit.clear()
         if isinstance(error, TOTPRequired):
-            fields.show_message(self.error, CODE_NEEDED)
+            self._show_error(CODE_NEEDED)
             self.code_edit.setFocus()
             return
         self.pin_edit.clear()
         if isinstance(error, LockedOut):
             self._start_countdown(error.seconds)
         elif isinstance(error, DeviceSecretMissing):
-            fields.show_message(self.error, NO_DEVICE_KEY)
+            self._show_error(NO_DEVICE_KEY)
         else:
-            fields.show_message(self.error, user_message(error))
+            self._show_error(user_message(error))
             if isinstance(error, AuthenticationFailed):
                 self.pin_edit.setFocus()
 
     def _start_countdown(self, seconds: int) -> None:
         self._locked_until = self._clock.now() + seconds
         self.unlock_button.setEnabled(False)
-        fields.show_message(self.error, _wait_text(seconds))
+        self._show_error(_wait_text(seconds))
         self.countdown.start()
 
     @Slot()
     def on_countdown_timeout(self) -> None:
         remaining = int(round(self._locked_until - self._clock.now()))
         if remaining > 0:
-            fields.show_message(self.error, _wait_text(remaining))
+            self._show_error(_wait_text(remaining))
             return
         self.countdown.stop()
         self.unlock_button.setEnabled(True)
-        fields.show_message(self.error, "You can try again now.")
+        self._show_error("You can try again now.")
         self.pin_edit.setFocus()

@@ -56,7 +56,7 @@ class AttemptLog:
         except FileNotFoundError:
             return {"users": {}, "queued": []}
         if not data.startswith(MAGIC):
-            log.warning("unlock-attempts file unreadable; treating as tampered")
+            log.info("unlock-attempts file unreadable: counting it as tampered with")
             return {"users": {}, "queued": [], "tampered": True}
         try:
             raw = json.loads(data[len(MAGIC) :])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import threading
 import time
@@ -248,7 +249,13 @@ def open_database(
     key_literal(key)
     exists = path.exists() and path.stat().st_size > 0
     if not exists and not create:
-        raise VaultError("the vault's database file is missing")
+        what = "empty" if path.exists() else "missing"
+        raise VaultError(f"the vault's database file is {what}")
+    if not exists:
+        # SQLite gives the -wal and -shm files the main file's permissions,
+        # so the main file is made owner-only before SQLite creates anything.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
     if exists and is_plaintext_sqlite(path):
         raise VaultError("the database file is not encrypted: refusing to open it")
     conn = _connect(path, key, compat=None)
@@ -280,3 +287,14 @@ def driver_versions() -> tuple[str, str]:
     finally:
         conn.close()
     return sqlcipher, openssl
+
+
+def integrity_problems(db: Database) -> list[str]:
+    """Every page's HMAC (SQLCipher) and the b-tree structure (SQLite)."""
+    problems = [
+        f"page check: {r[0]}" for r in db.query("PRAGMA cipher_integrity_check")
+    ]
+    rows = db.query("PRAGMA integrity_check")
+    if rows != [("ok",)]:
+        problems += [f"structure: {r[0]}" for r in rows]
+    return problems
