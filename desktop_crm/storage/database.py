@@ -247,6 +247,7 @@ def open_database(
         StorageUnavailable: the driver is missing or not SQLCipher 4.
     """
     key_literal(key)
+    _driver()  # no driver, no file: never create anything that is not encrypted
     exists = path.exists() and path.stat().st_size > 0
     if not exists and not create:
         what = "empty" if path.exists() else "missing"
