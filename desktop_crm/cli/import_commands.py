@@ -1,9 +1,24 @@
-"""Subcommands registered by this module (filled in by issue #3)."""
+"""`desktop-crm import fhir PATH...` and `desktop-crm import csv FILE`.
+
+Both unlock as the other commands do, need the ``patients.import``
+permission, print each rejected item as one line on stderr and end with the
+summary line on stdout.  A finished run exits 0 even with rejections.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from desktop_crm.cli import commands
+
+if TYPE_CHECKING:
+    from desktop_crm.services.importing import ImportReport
+    from desktop_crm.services.session import Session
+    from desktop_crm.services.vault import VaultService
 
 
 def register(
@@ -11,3 +26,57 @@ def register(
     command: Callable[..., argparse.ArgumentParser],
 ) -> None:
     """Add this module's subcommands; ``command`` is main._command."""
+    group = sub.add_parser("import", help="import patients from FHIR or CSV files")
+    kinds = group.add_subparsers(
+        dest="import_command", parser_class=type(group), required=True
+    )
+    fhir = command(kinds, "fhir", cmd_import_fhir, "import FHIR R4 files or folders")
+    fhir.add_argument("paths", nargs="+", metavar="PATH")
+    fhir.add_argument("--dry-run", action="store_true", help="check and count only")
+    csv = command(kinds, "csv", cmd_import_csv, "import patients from a CSV file")
+    csv.add_argument("file", metavar="FILE")
+    csv.add_argument("--mapping", help="JSON file mapping our fields to columns")
+    csv.add_argument("--encoding", help="the file's encoding (default: detected)")
+    csv.add_argument("--dry-run", action="store_true", help="check and count only")
+
+
+def _print_report(report: ImportReport) -> None:
+    for item in report.rejected:
+        print(f"rejected: {item.file}: {item.entry}: {item.reason}", file=sys.stderr)
+    for item in report.warnings:
+        print(f"warning: {item.file}: {item.entry}: {item.reason}", file=sys.stderr)
+    for new_id, existing_id in report.duplicates:
+        print(f"possible duplicate: {new_id} looks like {existing_id}", file=sys.stderr)
+    if report.updated:
+        print(f"updated: {report.updated} existing patients gained data")
+    if report.dry_run:
+        print("dry run: nothing was written")
+    print(report.summary_line())
+
+
+def cmd_import_fhir(args: argparse.Namespace) -> int:
+    from desktop_crm.services.importing import import_fhir
+
+    def run(vault: VaultService, session: Session) -> None:
+        session.require("patients.import")
+        paths = [Path(p) for p in args.paths]
+        _print_report(import_fhir(session, paths, dry_run=args.dry_run))
+
+    return commands._run_unlocked(args, run)
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from desktop_crm.services.importing import import_csv
+
+    def run(vault: VaultService, session: Session) -> None:
+        session.require("patients.import")
+        report = import_csv(
+            session,
+            Path(args.file),
+            mapping=Path(args.mapping) if args.mapping else None,
+            encoding=args.encoding,
+            dry_run=args.dry_run,
+        )
+        _print_report(report)
+
+    return commands._run_unlocked(args, run)

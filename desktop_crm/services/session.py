@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ class Session:
     ) -> ChainHead:
         """The single write path, bound to this session's actor."""
         return commit(self.database(), self.actor, event, mutations, extra_events)
+
+    def batch(self) -> contextlib.AbstractContextManager[Database]:
+        """Many write-path calls in a row (imports): see ``Database.batch``."""
+        return self.database().batch()
 
     def setting(self, key: str, default: str) -> str:
         value = queries.setting(self.database(), key)

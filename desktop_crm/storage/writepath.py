@@ -208,6 +208,5 @@ def commit(
             if TABLES[mutation.table].synced:
                 _record_change(db, actor, mutation)
         head = _append_audit(db, actor, event, changed)
-    for hook in list(db.after_commit):
-        hook(head)
+    db.committed(head)
     return head
