@@ -15,18 +15,13 @@ from PySide6.QtWidgets import (
 from desktop_crm.gui import fields
 from desktop_crm.gui.admin_widget import AdminWidget
 from desktop_crm.gui.clipboard import SensitiveClipboard
+from desktop_crm.gui.patients.patients_widget import PatientsWidget
 from desktop_crm.services.roles import allows
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
 
 # Sections that later issues fill; each says so plainly instead of pretending.
 PLANNED = (
-    (
-        "Patients",
-        "Patient records will live here: contact details, consent, notes and "
-        "their history, with search.",
-        "#3",
-    ),
     (
         "Schedule",
         "Appointments in the practice's time zone, video-visit links and reminders.",
@@ -81,6 +76,10 @@ class WorkspaceWidget(QWidget):
         )
         self.pages = QStackedWidget()
         self.admin: AdminWidget | None = None
+        self.patients: PatientsWidget | None = None
+        if allows(session.roles, "patients.read"):
+            self.patients = PatientsWidget(session, clipboard)
+            self._add("Patients", self.patients)
         for title, holds, issue in PLANNED:
             self._add(title, planned_page(title, holds, issue))
         if allows(session.roles, "users.manage"):

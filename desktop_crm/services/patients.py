@@ -324,6 +324,10 @@ def create_patient(
 def update_patient(session: Session, patient_id: str, patient: Patient) -> list[str]:
     """Store an edited record; returns the names of the fields that changed."""
     session.require("patients.write")
+    if merged_into(session, patient_id):
+        raise InvalidInput(
+            "record", "this record was merged into another; undo the merge to edit it"
+        )
     before = load_patient(session, patient_id)
     clean = validate(replace(patient, id=patient_id), today=_today())
     old, new = before.to_columns(), clean.to_columns()

@@ -149,21 +149,30 @@ def _match(tokens: list[str], column: str, *, prefix_last: bool) -> str:
     return " AND ".join(parts)
 
 
+def _sort_key(summary: PatientSummary) -> tuple[str, str, str]:
+    return (folding.fold(summary.family), folding.fold(summary.given), summary.id)
+
+
 def search_names(db: Database, tokens: list[str], limit: int) -> list[PatientSummary]:
-    """Name search: whole-word matches first, then prefix matches."""
+    """Name search: whole-word matches first, then prefix matches.
+
+    Each group is cut at ``limit`` inside the FTS query (no join-and-sort of
+    every match: a one-letter prefix matches most of the practice) and then
+    sorted by name; typing more letters narrows the list.
+    """
     if not tokens:
         return []
     results: dict[str, PatientSummary] = {}
     for prefix in (False, True):
         expr = _match(tokens, "names", prefix_last=prefix)
         rows = db.query(
-            f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
-            "ON p.rowid = s.rowid WHERE patient_search MATCH ? "
-            "ORDER BY p.family COLLATE NOCASE, p.given COLLATE NOCASE LIMIT ?",
+            f"SELECT {SUMMARY_COLUMNS} FROM (SELECT rowid FROM patient_search "
+            "WHERE patient_search MATCH ? LIMIT ?) s "
+            "JOIN patients p ON p.rowid = s.rowid",
             (expr, limit),
         )
-        for row in rows:
-            results.setdefault(row[0], _summary(row))
+        for summary in sorted((_summary(r) for r in rows), key=_sort_key):
+            results.setdefault(summary.id, summary)
         if len(results) >= limit:
             break
     return list(results.values())[:limit]
@@ -185,11 +194,12 @@ def search_column(
         return []
     expr = f'{column}:"{" ".join(t.replace(chr(34), "") for t in tokens)}"*'
     rows = db.query(
-        f"SELECT {SUMMARY_COLUMNS} FROM patient_search s JOIN patients p "
-        "ON p.rowid = s.rowid WHERE patient_search MATCH ? LIMIT ?",
+        f"SELECT {SUMMARY_COLUMNS} FROM (SELECT rowid FROM patient_search "
+        "WHERE patient_search MATCH ? LIMIT ?) s "
+        "JOIN patients p ON p.rowid = s.rowid",
         (expr, limit),
     )
-    return [_summary(r) for r in rows]
+    return sorted((_summary(r) for r in rows), key=_sort_key)
 
 
 def by_birth_date(db: Database, iso_date: str, limit: int) -> list[PatientSummary]:

@@ -34,16 +34,19 @@ def identifiers(db: Database, patient_id: str) -> list[tuple[str, str, str, str]
 
 
 def patient_by_identifier(db: Database, system: str, value: str) -> str | None:
+    # The row's key is "system|value": a key lookup, not a scan.
     found = db.scalar(
-        "SELECT patient_id FROM patient_identifiers WHERE system = ? AND value = ?",
-        (system, value),
+        "SELECT patient_id FROM patient_identifiers WHERE id = ?",
+        (f"{system}|{value}",),
     )
     return None if found is None else str(found)
 
 
 def next_mrn(db: Database) -> str:
+    # MRNs are zero-padded, so the text order of the unique index is numeric
+    # order and the newest is one index step away.
     top = db.scalar(
-        "SELECT max(CAST(mrn AS INTEGER)) FROM patients WHERE mrn GLOB '[0-9]*'"
+        "SELECT mrn FROM patients WHERE mrn GLOB '[0-9]*' ORDER BY mrn DESC LIMIT 1"
     )
     return f"{int(top or 0) + 1:07d}"
 

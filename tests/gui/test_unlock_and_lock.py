@@ -88,9 +88,7 @@ def test_unlocked_window_shows_practice_user_and_vault(qtbot, window, harness) -
     assert window.windowTitle() == f"Desktop CRM — {PRACTICE}"
     assert window.user_label.text() == f"{ADMIN} (admin, provider)"
     assert window.vault_label.text() == f"Vault {window.session.vault_id}"
-    assert window.workspace.pages.currentWidget().findChild(
-        object, "arrives"
-    ).text() == ("Not built yet. Arrives with issue #3.")
+    assert window.workspace.pages.currentWidget() is window.workspace.patients
 
 
 def test_ctrl_l_locks(qtbot, window, harness) -> None:

@@ -1,0 +1,1 @@
+"""The Patients screen: list and search, record view, forms, merge, documents."""

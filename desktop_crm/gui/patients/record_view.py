@@ -1,0 +1,222 @@
+"""One patient's record: details, history and documents, with Edit and Merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_crm.gui import fields
+from desktop_crm.gui.clipboard import SensitiveClipboard
+from desktop_crm.gui.patients import formatting
+from desktop_crm.gui.patients.details_view import DetailsView
+from desktop_crm.gui.patients.documents_view import (
+    DocumentsView,
+    OpenChooser,
+    SaveChooser,
+    choose_open_file,
+    choose_save_file,
+)
+from desktop_crm.gui.patients.edit_dialog import PatientEditDialog
+from desktop_crm.gui.patients.history_view import HistoryView
+from desktop_crm.gui.patients.merge_dialog import MergeDialog
+from desktop_crm.gui.patients.patient_form import field_label
+from desktop_crm.gui.worker import run_task, user_message
+from desktop_crm.services import patients
+from desktop_crm.services.patient_model import Patient
+from desktop_crm.services.roles import allows
+from desktop_crm.services.session import Session
+
+
+class RecordView(QWidget):
+    """The open record. Editing and merging happen in dialogs it opens.
+
+    Signals:
+        patient_changed(str): the record was edited (its id).
+        patients_merged(str, str, str): merge id, surviving id, retired id.
+        undo_merge_requested(str): the user asked to undo this merge id.
+    """
+
+    patient_changed = Signal(str)
+    patients_merged = Signal(str, str, str)
+    undo_merge_requested = Signal(str)
+
+    def __init__(
+        self,
+        session: Session,
+        clipboard: SensitiveClipboard | None = None,
+        today: Callable[[], date] = date.today,
+        choose_open: OpenChooser = choose_open_file,
+        choose_save: SaveChooser = choose_save_file,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._clipboard = clipboard
+        self._today = today
+        self.patient: Patient | None = None
+        self.dialog: QDialog | None = None
+        self.name_label = fields.heading("")
+        self.name_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.name_label.setAccessibleName("Patient name")
+        self.summary_label = QLabel()
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary_label.setAccessibleName("Record summary")
+        self.info = QLabel()
+        self.info.setObjectName("record_info")
+        self.info.setAccessibleName("Record message")
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet("color: #1b5e20;")
+        self.error = fields.error_label("Record error")
+        self.edit_button = QPushButton("&Edit…")
+        self.merge_button = QPushButton("&Merge with…")
+        self.copy_mrn_button = QPushButton("Copy MRN")
+        self.copy_mrn_button.setToolTip("Copied for 30 seconds, then cleared")
+        self.details = DetailsView()
+        self.history = HistoryView()
+        self.documents = DocumentsView(session, choose_open, choose_save)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.details, "&Details")
+        self.tabs.addTab(self.history, "&History")
+        self.tabs.addTab(self.documents, "D&ocuments")
+        self._build()
+        self.edit_button.setEnabled(allows(session.roles, "patients.write"))
+        self.merge_button.setEnabled(allows(session.roles, "patients.merge"))
+        if not allows(session.roles, "documents.read"):
+            self.tabs.setTabEnabled(2, False)
+        self.edit_button.clicked.connect(self.on_edit_button_clicked)
+        self.merge_button.clicked.connect(self.on_merge_button_clicked)
+        self.copy_mrn_button.clicked.connect(self.on_copy_mrn_button_clicked)
+        self.history.undo_merge_requested.connect(self.undo_merge_requested)
+        self.tabs.currentChanged.connect(self.on_tabs_current_changed)
+
+    def _build(self) -> None:
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.edit_button)
+        buttons.addWidget(self.merge_button)
+        buttons.addWidget(self.copy_mrn_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addWidget(self.name_label)
+        layout.addWidget(self.summary_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.info)
+        layout.addWidget(self.error)
+        layout.addWidget(self.tabs, 1)
+        self.info.hide()
+
+    # -- content ---------------------------------------------------------------
+    def show_patient(self, patient: Patient, undoable_merge: str | None = None) -> None:
+        """Show ``patient`` (already opened, and so audited, by the caller)."""
+        changed_record = self.patient is None or self.patient.id != patient.id
+        self.patient = patient
+        preferred = f" “{patient.preferred_name}”" if patient.preferred_name else ""
+        self.name_label.setText(patient.display_name() + preferred)
+        status = formatting.STATUS_LABELS.get(patient.status, patient.status)
+        birth = formatting.birth_date_text(patient.birth_date, self._today())
+        self.summary_label.setText(f"MRN {patient.mrn} · {status} · Born {birth}")
+        self.details.show_patient(patient, self._today())
+        self.history.set_undoable_merge(undoable_merge)
+        fields.show_message(self.error, "")
+        if changed_record:
+            self.show_info("")
+            self.documents.show_patient(patient.id)
+        else:
+            # A merge or its undo may have moved documents to or from here.
+            self.documents.refresh()
+        self.load_history()
+
+    def show_info(self, text: str) -> None:
+        self.info.setText(text)
+        self.info.setVisible(bool(text))
+
+    def load_history(self) -> None:
+        if self.patient is None:
+            return
+        session, patient_id = self._session, self.patient.id
+        run_task(
+            lambda: (patient_id, patients.history(session, patient_id)),
+            self.on_history_loaded,
+            self.on_task_failed,
+        )
+
+    def reload(self) -> None:
+        """Read the record again (no new view entry: it is already open)."""
+        if self.patient is None:
+            return
+        session, patient_id = self._session, self.patient.id
+        run_task(
+            lambda: patients.load_patient(session, patient_id),
+            self.on_record_loaded,
+            self.on_task_failed,
+        )
+
+    def _open(self, dialog: QDialog) -> None:
+        dialog.finished.connect(dialog.deleteLater)
+        self.dialog = dialog
+        dialog.open()
+
+    # -- slots -------------------------------------------------------------------
+    @Slot(object)
+    def on_history_loaded(self, result: tuple[str, list]) -> None:
+        patient_id, rows = result
+        if self.patient is not None and patient_id == self.patient.id:
+            self.history.show_history(rows)
+
+    @Slot(object)
+    def on_record_loaded(self, patient: Patient) -> None:
+        if self.patient is not None and patient.id == self.patient.id:
+            self.show_patient(patient, self.history.merge_id)
+
+    @Slot(object)
+    def on_task_failed(self, error: BaseException) -> None:
+        fields.show_message(self.error, user_message(error))
+
+    @Slot(int)
+    def on_tabs_current_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history:
+            self.load_history()
+
+    @Slot()
+    def on_edit_button_clicked(self) -> None:
+        if self.patient is None:
+            return
+        dialog = PatientEditDialog(self._session, self.patient, self)
+        dialog.patient_saved.connect(self.on_dialog_patient_saved)
+        self._open(dialog)
+
+    @Slot(list)
+    def on_dialog_patient_saved(self, changed: list) -> None:
+        if not changed:
+            self.show_info("Nothing was changed.")
+            return
+        names = ", ".join(field_label(c) for c in changed)
+        self.show_info(f"Saved. Changed: {names}.")
+        self.reload()
+        if self.patient is not None:
+            self.patient_changed.emit(self.patient.id)
+
+    @Slot()
+    def on_merge_button_clicked(self) -> None:
+        if self.patient is None:
+            return
+        dialog = MergeDialog(self._session, self.patient, self)
+        dialog.patients_merged.connect(self.patients_merged)
+        self._open(dialog)
+
+    @Slot()
+    def on_copy_mrn_button_clicked(self) -> None:
+        if self.patient is not None and self._clipboard is not None:
+            self._clipboard.copy_sensitive(self.patient.mrn)
+            self.show_info("MRN copied; the clipboard is cleared in 30 seconds.")
