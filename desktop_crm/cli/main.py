@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     reset = _command(user, "reset", commands.cmd_user_reset, "reset a user (admin)")
     reset.add_argument("name")
     reset.add_argument("--new-pin-file", required=True)
+    confirm = _command(
+        user,
+        "confirm",
+        backup_commands.cmd_confirm_user,
+        "re-activate a user after a restore (admin)",
+    )
+    confirm.add_argument("name")
 
     recover = _command(
         sub,

@@ -197,7 +197,7 @@ def open_unattended(vault: VaultService) -> Session:
         )
 
     dek, db, header = vault._open_with(header, unseal, owner="unattended")
-    session = vault._session(
+    session = vault.session_for(
         header, db, dek, None, "unattended tasks", (SERVICE_ROLE,), "unattended"
     )
     session.write(

@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settings.manage": frozenset({"admin"}),
     "keys.manage": frozenset({"admin"}),
     "vault.status": frozenset({*ROLES, SERVICE_ROLE}),
+    "backup.create": frozenset({"admin", SERVICE_ROLE}),
+    "backup.manage": frozenset({"admin"}),
 }
 
 

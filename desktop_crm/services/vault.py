@@ -250,7 +250,7 @@ class VaultService:
         db = open_database(self.files.database, dek, create=True)
         try:
             migrations.migrate(db)
-            session = self._session(
+            session = self.session_for(
                 header, db, dek, user_id, admin_name, ("admin", "provider"), "setup"
             )
             db.after_commit.append(self.files.write_head)
@@ -394,7 +394,7 @@ class VaultService:
         else:
             if not self._grant_holds(db, user.id, workstation, now):
                 raise TOTPRequired
-        session = self._session(
+        session = self.session_for(
             header,
             db,
             dek,
@@ -579,7 +579,7 @@ class VaultService:
         db.export_copy(target, dek)
         return target
 
-    def _session(
+    def session_for(
         self,
         header: VaultHeader,
         db: Database,
@@ -640,7 +640,7 @@ class VaultService:
             dek=bytes(dek),
             dek_generation=header.dek_generation,
         )
-        session = self._session(
+        session = self.session_for(
             header, db, dek, user.id, user.name, user.roles, "recovery"
         )
         session.header = self.save_header(session, header.with_slot(slot))
