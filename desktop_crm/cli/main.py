@@ -18,6 +18,7 @@ from desktop_crm.cli import (
     commands,
     import_commands,
     patient_commands,
+    scheduling_commands,
 )
 from desktop_crm.errors import CRMError, UsageError
 
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_commands.register(sub, _command)
     patient_commands.register(sub, _command)
     backup_commands.register(sub, _command)
+    scheduling_commands.register(sub, _command)
     return parser
 
 

@@ -27,6 +27,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "settings.manage": frozenset({"admin"}),
     "keys.manage": frozenset({"admin"}),
     "vault.status": frozenset({*ROLES, SERVICE_ROLE}),
+    "appointments.read": _DEMOGRAPHICS | {"biller"},
+    "appointments.write": _DEMOGRAPHICS,
+    "visits.notes": frozenset({"provider"}),
+    "communications.read": _DEMOGRAPHICS,
+    "communications.write": _DEMOGRAPHICS,
+    "reminders.run": frozenset({"admin", "front-desk", SERVICE_ROLE}),
+    "calendar.export": _DEMOGRAPHICS,
     "backup.create": frozenset({"admin", SERVICE_ROLE}),
     "backup.manage": frozenset({"admin"}),
 }
