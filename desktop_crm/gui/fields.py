@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QRegularExpression
-from PySide6.QtGui import QFont, QFontDatabase, QRegularExpressionValidator
+from PySide6.QtCore import QEvent, QRegularExpression
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QPalette,
+    QRegularExpressionValidator,
+)
 from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox, QWidget
 
 PIN_POLICY = (
@@ -38,13 +44,48 @@ def code_edit(accessible_name: str = "Authenticator code") -> QLineEdit:
     return edit
 
 
+class ErrorLabel(QLabel):
+    """An inline error message in red that stays readable on light and dark
+    palettes (it follows palette changes).
+
+    Signals: none.
+    """
+
+    LIGHT_BACKGROUND_RED = QColor(176, 0, 32)
+    DARK_BACKGROUND_RED = QColor(255, 138, 128)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._recolouring = False
+        self._recolour()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        palette_events = (
+            QEvent.Type.PaletteChange,
+            QEvent.Type.ApplicationPaletteChange,
+        )
+        if event.type() in palette_events and not self._recolouring:
+            self._recolour()
+
+    def _recolour(self) -> None:
+        palette = self.palette()
+        dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+        red = self.DARK_BACKGROUND_RED if dark else self.LIGHT_BACKGROUND_RED
+        palette.setColor(QPalette.ColorRole.WindowText, red)
+        self._recolouring = True
+        try:
+            self.setPalette(palette)
+        finally:
+            self._recolouring = False
+
+
 def error_label(accessible_name: str = "Error message") -> QLabel:
     """A hidden, word-wrapped label for an inline error."""
-    label = QLabel()
+    label = ErrorLabel()
     label.setObjectName("error")
     label.setAccessibleName(accessible_name)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #b00020;")
     label.hide()
     return label
 

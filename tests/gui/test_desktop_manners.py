@@ -29,7 +29,6 @@ HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}\b")
 #: modules this change may not edit.
 # TODO(#8): give these palette-aware colours, then empty the list.
 KNOWN_FIXED_COLOURS = {
-    "QLabel#error",  # gui/fields.py error_label: #b00020 on dark grey
     "QLabel#record_info",  # gui/patients/record_view.py: #1b5e20 on dark grey
 }
 PATIENT = Patient(family="Lindqvist", given="Maja", birth_date="1988-08-08")
@@ -222,3 +221,27 @@ def test_fractional_scaling_and_an_svg_icon() -> None:
 
     assert out[0] == "PassThrough"
     assert out[1] == ".svg False False"
+
+
+def test_error_messages_stay_readable_on_both_palettes(qtbot, restore_look) -> None:
+    from desktop_crm.gui import fields
+    from desktop_crm.gui.app import dark_palette
+
+    label = fields.error_label()
+    qtbot.addWidget(label)
+    light = contrast(
+        label.palette().color(QPalette.ColorRole.WindowText),
+        label.palette().color(QPalette.ColorRole.Window),
+    )
+    QApplication.instance().setPalette(dark_palette())
+    qtbot.waitUntil(
+        lambda: label.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    )
+
+    dark = contrast(
+        label.palette().color(QPalette.ColorRole.WindowText),
+        label.palette().color(QPalette.ColorRole.Window),
+    )
+
+    assert light >= 4.5
+    assert dark >= 4.5
