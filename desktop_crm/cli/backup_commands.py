@@ -1,4 +1,4 @@
-"""`desktop-crm backup ...`: create, verify, restore, set-passphrase, confirm-user.
+"""`desktop-crm backup ...`: create, verify, restore, set-passphrase, schedule.
 
 Exit codes as everywhere: 0 ok, 1 a problem the message names (not a
 backup, truncated, tampered at chunk N, unsupported version, destination),
@@ -119,6 +119,46 @@ def cmd_confirm_user(args: argparse.Namespace) -> int:
     return _run_unlocked(args, confirm)
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from desktop_crm.services import backup_schedule as sched
+    from desktop_crm.services.clock import SystemClock
+
+    keep = sched.Retention(args.keep_daily, args.keep_weekly, args.keep_monthly)
+    wanted = sched.Schedule(args.at, Path(args.dest).expanduser().absolute(), keep)
+
+    def set_schedule(_vault: VaultService, session: Session) -> None:
+        sched.set_schedule(session, wanted, SystemClock().now())
+        print(
+            f"backup schedule: daily at {wanted.at} into {wanted.destination}, "
+            f"keep {keep.daily} daily, {keep.weekly} weekly, {keep.monthly} monthly"
+        )
+
+    return _run_unlocked(args, set_schedule)
+
+
+def cmd_run_scheduled(args: argparse.Namespace) -> int:
+    from desktop_crm.services import backup_schedule as sched
+    from desktop_crm.services.clock import SystemClock
+
+    def run(_vault: VaultService, session: Session) -> int:
+        outcome = sched.run_scheduled(session, SystemClock().now())
+        for line in sched.describe(outcome):
+            print(line)
+        return 0 if outcome.ok else 1
+
+    return _run_unlocked(args, run)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from desktop_crm.services import backup_schedule as sched
+    from desktop_crm.services.clock import SystemClock
+
+    def status(_vault: VaultService, session: Session) -> None:
+        print(sched.backup_health(session, SystemClock().now()).message)
+
+    return _run_unlocked(args, status)
+
+
 def register(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     command: Callable[..., argparse.ArgumentParser],
@@ -158,3 +198,24 @@ def register(
         group, "confirm-user", cmd_confirm_user, "re-activate a restored user"
     )
     confirm.add_argument("name")
+
+    schedule = command(
+        group, "schedule", cmd_schedule, "set the backup schedule (admin)"
+    )
+    schedule.add_argument("--at", required=True, help="time of day, HH:MM")
+    schedule.add_argument("--dest", required=True, help="the destination folder")
+    for period, default in (("daily", 7), ("weekly", 4), ("monthly", 12)):
+        schedule.add_argument(
+            f"--keep-{period}",
+            type=int,
+            default=default,
+            metavar="N",
+            help=f"{period} copies to keep (default {default})",
+        )
+    command(
+        group,
+        "run-scheduled",
+        cmd_run_scheduled,
+        "make the scheduled backup if one is due (for cron or a systemd timer)",
+    )
+    command(group, "status", cmd_status, "print the backup status line")

@@ -1,10 +1,11 @@
-"""The Admin page: Users and Security tabs."""
+"""The Admin page: Users, Security and Backups tabs."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
+from desktop_crm.gui.backup_view import BackupsView
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.security_view import SecurityView
 from desktop_crm.gui.users_view import UsersView
@@ -34,4 +35,6 @@ class AdminWidget(QTabWidget):
         self.security_view = SecurityView(vault, session, clipboard)
         self.addTab(self.users_view, "&Users")
         self.addTab(self.security_view, "&Security")
+        self.backups_view = BackupsView(session, vault.clock)
+        self.addTab(self.backups_view, "&Backups")
         self.security_view.settings_saved.connect(self.settings_saved)

@@ -12,7 +12,7 @@ from PySide6.QtGui import (
     QPalette,
     QRegularExpressionValidator,
 )
-from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QMessageBox, QWidget
 
 PIN_POLICY = (
     "A PIN is 6 to 12 digits. One repeated digit (111111) and runs such as "
@@ -78,6 +78,21 @@ class ErrorLabel(QLabel):
             self.setPalette(palette)
         finally:
             self._recolouring = False
+
+
+def set_attention(label: QLabel, on: bool) -> None:
+    """Show ``label`` in bold, readable red (or back to normal text)."""
+    font = label.font()
+    font.setBold(on)
+    label.setFont(font)
+    palette = QApplication.palette(label)
+    if on:
+        dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+        palette.setColor(
+            QPalette.ColorRole.WindowText,
+            ErrorLabel.DARK_BACKGROUND_RED if dark else ErrorLabel.LIGHT_BACKGROUND_RED,
+        )
+    label.setPalette(palette)
 
 
 def error_label(accessible_name: str = "Error message") -> QLabel:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from desktop_crm.errors import CRMError
 from desktop_crm.gui import fields
+from desktop_crm.gui.backup_status import BackupStatus
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.lock_controller import LOCK_SHORTCUT, IdleLockController
 from desktop_crm.gui.unlock_widget import UnlockWidget
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel()
         self.vault_label = QLabel()
         self.statusBar().addWidget(self.user_label, 1)
+        self.backup_status = BackupStatus(self._clock)
+        self.statusBar().addPermanentWidget(self.backup_status)
         self.statusBar().addPermanentWidget(self.vault_label)
         self._build_menus()
         self.resize(960, 640)
@@ -143,6 +146,7 @@ class MainWindow(QMainWindow):
 
         wizard = SetupWizard(self._vault, self.clipboard, self._rng)
         wizard.setup_finished.connect(self.on_wizard_setup_finished)
+        wizard.restore_finished.connect(self.show_unlock)
         self._set_gate(wizard)
         self.setWindowTitle(f"{APP_NAME} — Setup")
 
@@ -172,6 +176,7 @@ class MainWindow(QMainWindow):
         self.vault_label.setText(f"Vault {session.vault_id}")
         self._set_unlocked_actions(True)
         self.idle.start(minutes)
+        self.backup_status.attach(session, self)
 
     # -- locking -----------------------------------------------------------
     def lock(self, reason: str = "manual", *, keep_user: bool = True) -> None:
@@ -192,6 +197,7 @@ class MainWindow(QMainWindow):
             self.workspace = None
         self.user_label.clear()
         self.vault_label.clear()
+        self.backup_status.detach()
         self._set_unlocked_actions(False)
 
     @staticmethod

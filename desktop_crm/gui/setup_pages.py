@@ -10,7 +10,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -57,6 +59,8 @@ class PracticePage(QWidget):
         self.zone_combo.setCompleter(completer)
         self.zone_combo.setCurrentText(system_zone())
         self.error = fields.error_label()
+        self.restore_button = QPushButton("&Restore from backup…")
+        self.restore_button.setObjectName("restore_from_backup")
         form = QFormLayout()
         form.addRow("&Practice name:", self.practice_edit)
         form.addRow("&Time zone:", self.zone_combo)
@@ -70,6 +74,14 @@ class PracticePage(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addStretch(1)
+        restore = QHBoxLayout()
+        restore.addWidget(
+            fields.hint_label(
+                "Moving to this computer? Restore the practice from a backup."
+            )
+        )
+        restore.addWidget(self.restore_button)
+        layout.addLayout(restore)
 
     def practice(self) -> str:
         return self.practice_edit.text().strip()

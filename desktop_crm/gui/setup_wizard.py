@@ -6,6 +6,7 @@ import random
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
+    QDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -44,9 +45,11 @@ class SetupWizard(QWidget):
 
     Signals:
         setup_finished(object): the admin's unlocked ``Session``.
+        restore_finished(): a backup was restored instead (show the lock screen).
     """
 
     setup_finished = Signal(object)
+    restore_finished = Signal()
 
     def __init__(
         self,
@@ -73,6 +76,8 @@ class SetupWizard(QWidget):
         self._build()
         self.back_button.clicked.connect(self.on_back_button_clicked)
         self.next_button.clicked.connect(self.on_next_button_clicked)
+        self.practice_page.restore_button.clicked.connect(self.on_restore_clicked)
+        self.restore_dialog: QDialog | None = None
         self._show_page(PRACTICE)
 
     def _build(self) -> None:
@@ -126,6 +131,16 @@ class SetupWizard(QWidget):
         self.back_button.setEnabled(index in (ADMIN, CHECK))
         self.next_button.setText("&Finish" if index == CHECK else "&Next")
         self.next_button.setEnabled(True)
+
+    @Slot()
+    def on_restore_clicked(self) -> None:
+        from desktop_crm.gui.restore_dialog import RestoreDialog
+
+        dialog = RestoreDialog(self._vault, self)
+        dialog.restored.connect(self.restore_finished)
+        dialog.finished.connect(dialog.deleteLater)
+        self.restore_dialog = dialog
+        dialog.open()
 
     @Slot()
     def on_back_button_clicked(self) -> None:
@@ -227,3 +242,6 @@ class SetupWizard(QWidget):
         """Lock the new session if the wizard is closed before finishing."""
         if self.created is not None and not self.created.session.locked:
             self.created.session.lock("setup-abandoned")
+        abandon = getattr(self.restore_dialog, "abandon", None)
+        if abandon is not None:
+            abandon()

@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -56,6 +56,7 @@ WRAPPED_PRIVATE = "backup.wrapped_private"
 LAST_AT = "backup.last_at"
 LAST_RESULT = "backup.last_result"
 LAST_FILE = "backup.last_file"
+LAST_OK_AT = "backup.last_ok_at"
 PENDING_USERS = "restore.pending_users"
 
 #: Files of a vault folder that a replacing restore moves to the dated copy.
@@ -106,6 +107,11 @@ class BackupResult:
     size: int
     sha256: str
     counts: dict[str, int]
+    file_id: str = ""
+    #: Only with ``create_backup(keep_content_key=True)``: the file's content
+    #: key, held in memory for the restore drill, which wipes it.  Never
+    #: written anywhere.
+    content_key: bytearray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -232,9 +238,9 @@ def _write_backup(
     chunk_size: int,
     progress: Progress | None,
     cancel: Cancel | None,
+    content_key: bytearray,
 ) -> tuple[fmt.BackupWriter, fmt.BackupHeader]:
     wrapped = backup_key(session)
-    content_key = primitives.random_bytes(primitives.KEY_BYTES)
     with consistent_snapshot(session.database()) as snap:
         manifest = fmt.Manifest(
             vault_id=session.vault_id,
@@ -251,7 +257,7 @@ def _write_backup(
         header = _new_header(
             session,
             wrapped,
-            content_key,
+            bytes(content_key),
             created_at=created_at,
             chunk_size=chunk_size,
             payload_bytes=total,
@@ -259,7 +265,7 @@ def _write_backup(
         )
         inner = manifest.to_bytes()
         primitives.wipe(manifest.dek)
-        writer = fmt.BackupWriter(handle, header, content_key)
+        writer = fmt.BackupWriter(handle, header, bytes(content_key))
         writer.write(inner)
         done = len(inner)
         for got in writer.copy_from(snap.handle, snap.size):
@@ -277,6 +283,7 @@ def create_backup(
     *,
     clock: Clock | None = None,
     chunk_size: int = fmt.DEFAULT_CHUNK_BYTES,
+    keep_content_key: bool = False,
 ) -> BackupResult:
     """Write one encrypted backup file of the vault to ``out``.
 
@@ -288,10 +295,14 @@ def create_backup(
         NoBackupKey: no backup passphrase has been set.
         DestinationError: the folder is missing, read-only or full.
         BackupCancelled: ``cancel()`` returned true.
+
+    With ``keep_content_key`` the result carries the file's content key (in
+    memory only) for the restore drill; otherwise it is wiped here.
     """
     _require(session, "backup.create")
     out = Path(out)
     now = iso((clock or SystemClock()).now())
+    content_key = bytearray(primitives.random_bytes(primitives.KEY_BYTES))
     try:
         _check_destination(out)
         _clear_stale_partials(out)
@@ -299,7 +310,7 @@ def create_backup(
         try:
             with handle:
                 writer, header = _write_backup(
-                    session, handle, now, chunk_size, progress, cancel
+                    session, handle, now, chunk_size, progress, cancel, content_key
                 )
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -311,9 +322,23 @@ def create_backup(
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
     except CRMError as exc:
+        primitives.wipe(content_key)
         _record(session, now, None, f"failed: {exc.message}")
         raise
-    result = BackupResult(out, writer.size, writer.sha256.hexdigest(), header.counts)
+    except BaseException:
+        primitives.wipe(content_key)
+        raise
+    kept = content_key if keep_content_key else None
+    if not keep_content_key:
+        primitives.wipe(content_key)
+    result = BackupResult(
+        out,
+        writer.size,
+        writer.sha256.hexdigest(),
+        header.counts,
+        header.file_id,
+        kept,
+    )
     _record(session, now, header.file_id, "ok", out)
     log.info("backup %s written (%d bytes)", header.file_id, result.size)
     return result
@@ -329,6 +354,8 @@ def _record(
     values = {LAST_AT: now, LAST_RESULT: outcome}
     if out is not None:
         values[LAST_FILE] = str(out)
+    if file_id is not None:
+        values[LAST_OK_AT] = now
     event = AuditEvent(
         "backup.create", "backup", file_id, outcome="ok" if file_id else "failed"
     )
@@ -348,8 +375,13 @@ class _Extracted:
 
 
 def _content_key(
-    reader: fmt.BackupReader, passphrase: str | None, recovery_text: str | None
+    reader: fmt.BackupReader,
+    passphrase: str | None,
+    recovery_text: str | None,
+    content_key: bytes | bytearray | None = None,
 ) -> bytearray:
+    if content_key is not None:
+        return bytearray(content_key)
     if (passphrase is None) == (recovery_text is None):
         raise InvalidInput("key", "give the backup passphrase or the recovery key")
     if passphrase is not None:
@@ -378,11 +410,12 @@ def _extract(
     cancel: Cancel | None,
     *,
     durable: bool = False,
+    content_key: bytes | bytearray | None = None,
 ) -> _Extracted:
     """Decrypt every chunk, writing the (still encrypted) database file out."""
     with _open_backup(path) as source:
         reader = fmt.BackupReader(source)
-        key = _content_key(reader, passphrase, recovery_text)
+        key = _content_key(reader, passphrase, recovery_text, content_key)
         try:
             total = reader.header.payload_bytes
             chunks = reader.payload(key)
@@ -445,12 +478,16 @@ def verify_backup(
     cancel: Cancel | None = None,
     *,
     scratch_dir: Path | None = None,
+    content_key: bytes | bytearray | None = None,
+    on_extracted: Callable[[Path], None] | None = None,
 ) -> VerifyResult:
     """Decrypt a backup in full and check the database inside it.
 
     The database is written, still encrypted under its own key, to a private
     temporary folder, opened there, checked with ``integrity_check`` and
-    ``cipher_integrity_check``, counted, and deleted.
+    ``cipher_integrity_check``, counted, and deleted.  The restore drill
+    passes the ``content_key`` it still holds instead of a passphrase;
+    ``on_extracted`` sees the extracted (encrypted) database file first.
 
     Raises:
         BackupFormatError: not a backup, unsupported version, truncated or
@@ -461,9 +498,17 @@ def verify_backup(
     with _scratch(scratch_dir) as folder:
         database = folder / "vault.db"
         extracted = _extract(
-            path, database, passphrase, recovery_key_text, progress, cancel
+            path,
+            database,
+            passphrase,
+            recovery_key_text,
+            progress,
+            cancel,
+            content_key=content_key,
         )
         try:
+            if on_extracted is not None:
+                on_extracted(database)
             schema = _check_extracted(extracted, database)
         finally:
             primitives.wipe(extracted.manifest.dek)
