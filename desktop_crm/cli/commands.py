@@ -128,7 +128,8 @@ def _run_unlocked(args: argparse.Namespace, action, **kw) -> int:  # type: ignor
 def start_gui(args: argparse.Namespace) -> int:
     _check_display()
     vault = _vault(args)
-    vault.secrets  # noqa: B018 - no keyring, no GUI: say so before Qt starts
+    # The keyring is asked after the first screen is painted; without one the
+    # window says Desktop CRM cannot start (and the lock screen says why).
     from desktop_crm.gui.app import run_gui  # Qt loads only here
 
     return run_gui(vault, self_test=args.self_test)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -15,16 +16,19 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
-from desktop_crm.errors import CRMError
+from desktop_crm.errors import CRMError, KeyringUnavailable
 from desktop_crm.gui import fields
 from desktop_crm.gui.backup_status import BackupStatus
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.lock_controller import LOCK_SHORTCUT, IdleLockController
 from desktop_crm.gui.unlock_widget import UnlockWidget
+from desktop_crm.gui.worker import run_task
 from desktop_crm.services import settings_keys as setting
 from desktop_crm.services.clock import Clock
 from desktop_crm.services.session import Session
@@ -36,6 +40,25 @@ if TYPE_CHECKING:
 # The setup wizard, the workspace and the dialogs are imported where they are
 # first shown: the lock screen paints without loading them (and the QR code,
 # PDF and crypto libraries they pull in).
+
+
+def _cannot_start_page(message: str, on_quit: Callable[[], object]) -> QWidget:
+    """What replaces the first screen when the OS keyring is missing."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addStretch(1)
+    layout.addWidget(fields.heading("Desktop CRM cannot start"))
+    text = QLabel(message[:1].upper() + message[1:] + ".")
+    text.setWordWrap(True)
+    text.setMaximumWidth(560)
+    text.setAccessibleName("Why Desktop CRM cannot start")
+    layout.addWidget(text)
+    quit_button = QPushButton("&Quit")
+    quit_button.clicked.connect(on_quit)
+    layout.addWidget(quit_button, 0, Qt.AlignmentFlag.AlignLeft)
+    layout.addStretch(2)
+    page.setContentsMargins(48, 24, 48, 24)
+    return page
 
 
 def _is_instance(obj: object, module: str, name: str) -> bool:
@@ -148,6 +171,27 @@ class MainWindow(QMainWindow):
         wizard.setup_finished.connect(self.on_wizard_setup_finished)
         wizard.restore_finished.connect(self.show_unlock)
         self._set_gate(wizard)
+        # Ask for the keyring once the first screen is up (loading the keyring
+        # libraries takes a moment): without one, setup cannot succeed.
+        QTimer.singleShot(0, self._check_keyring)
+
+    def _check_keyring(self) -> None:
+        def touch() -> str:
+            return self._vault.secrets.backend_name()
+
+        run_task(touch, self.on_keyring_checked, self.on_keyring_failed)
+
+    @Slot(object)
+    def on_keyring_checked(self, _backend: object) -> None:
+        """The keyring answered: setup can go ahead."""
+
+    @Slot(object)
+    def on_keyring_failed(self, error: BaseException) -> None:
+        if not isinstance(error, KeyringUnavailable):
+            log.warning("keyring check failed: %s", type(error).__name__)
+            return
+        log.info("no usable keyring: showing why Desktop CRM cannot start")
+        self._set_gate(_cannot_start_page(error.message, self.close))
         self.setWindowTitle(f"{APP_NAME} — Setup")
 
     def show_unlock(self, user: str | None = None) -> None:
