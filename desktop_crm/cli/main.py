@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
-from desktop_crm.cli import (
-    backup_commands,
-    commands,
-    import_commands,
-    patient_commands,
-    scheduling_commands,
-)
 from desktop_crm.errors import CRMError, UsageError
 
 log = logging.getLogger(__name__)
@@ -68,14 +62,7 @@ def _command(
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        description="Desktop CRM for telehealth practices. With no command it "
-        "starts the application.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version", action="store_true", help="print versions and exit"
     )
@@ -90,6 +77,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="log debug detail to stderr"
     )
+
+
+def _starts_gui(argv: Sequence[str]) -> bool:
+    """True when no subcommand is named: only global options (or none)."""
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg == "--data-dir":
+            skip_value = True
+        elif not (arg.startswith("--data-dir=") or arg in ("--self-test", "--debug")):
+            return False
+    return True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # The command modules load only when a subcommand is parsed: starting the
+    # GUI needs none of them (see _starts_gui).
+    from desktop_crm.cli import (
+        backup_commands,
+        commands,
+        import_commands,
+        patient_commands,
+        scheduling_commands,
+    )
+
+    parser = _Parser(
+        prog=PROG,
+        description="Desktop CRM for telehealth practices. With no command it "
+        "starts the application.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     init = _command(sub, "init", commands.cmd_init, "create a new vault", unlock=False)
@@ -173,14 +194,30 @@ def _configure_logging(debug: bool) -> None:
     )
 
 
+def _start_gui(argv: Sequence[str]) -> int:
+    parser = _Parser(prog=PROG)
+    _global_options(parser)
+    args = parser.parse_args(argv)
+    _configure_logging(args.debug)
+    if args.data_dir == "":
+        raise UsageError("--data-dir must not be empty")
+    from desktop_crm.cli import commands
+
+    return commands.start_gui(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `desktop-crm` command."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        if _starts_gui(args_list):
+            return _start_gui(args_list)
         args = build_parser().parse_args(args_list)
         _configure_logging(args.debug)
         if getattr(args, "data_dir", None) == "":
             raise UsageError("--data-dir must not be empty")
+        from desktop_crm.cli import commands
+
         if args.version:
             print(commands.version_text())
             return 0
@@ -193,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`desktop-crm ... | head`): nothing to report.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the crash path: one line, details only on --debug
         if "--debug" in args_list:
             raise

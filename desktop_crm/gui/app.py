@@ -44,36 +44,42 @@ class _FirstPaint(QObject):
 
 #: Colours of the dark palette used where the platform offers none of its own
 #: (plain X11 desktops, and screenshots). Roles not listed are derived by Qt.
-_DARK_ROLES = {
-    QPalette.ColorRole.Window: "#2b2b2b",
-    QPalette.ColorRole.WindowText: "#e6e6e6",
-    QPalette.ColorRole.Base: "#1f1f1f",
-    QPalette.ColorRole.AlternateBase: "#2a2a2a",
-    QPalette.ColorRole.ToolTipBase: "#3a3a3a",
-    QPalette.ColorRole.ToolTipText: "#e6e6e6",
-    QPalette.ColorRole.PlaceholderText: "#9a9a9a",
-    QPalette.ColorRole.Text: "#e6e6e6",
-    QPalette.ColorRole.Button: "#353535",
-    QPalette.ColorRole.ButtonText: "#e6e6e6",
-    QPalette.ColorRole.BrightText: "#ff6b6b",
-    QPalette.ColorRole.Highlight: "#2a64a8",
-    QPalette.ColorRole.HighlightedText: "#ffffff",
-    QPalette.ColorRole.Link: "#7fb4ff",
-    QPalette.ColorRole.LinkVisited: "#c49bff",
-    QPalette.ColorRole.Light: "#505050",
-    QPalette.ColorRole.Midlight: "#404040",
-    QPalette.ColorRole.Mid: "#303030",
-    QPalette.ColorRole.Dark: "#1a1a1a",
-    QPalette.ColorRole.Shadow: "#000000",
-}
 _DISABLED_TEXT = "#7a7a7a"
 _FOLLOWING = "desktop_crm_follows_palette"
+
+
+def _dark_roles() -> dict[QPalette.ColorRole, str]:
+    """Dark colours by role; built on use (making Qt's enum values costs time at
+    start-up)."""
+    roles = {
+        QPalette.ColorRole.Window: "#2b2b2b",
+        QPalette.ColorRole.WindowText: "#e6e6e6",
+        QPalette.ColorRole.Base: "#1f1f1f",
+        QPalette.ColorRole.AlternateBase: "#2a2a2a",
+        QPalette.ColorRole.ToolTipBase: "#3a3a3a",
+        QPalette.ColorRole.ToolTipText: "#e6e6e6",
+        QPalette.ColorRole.PlaceholderText: "#9a9a9a",
+        QPalette.ColorRole.Text: "#e6e6e6",
+        QPalette.ColorRole.Button: "#353535",
+        QPalette.ColorRole.ButtonText: "#e6e6e6",
+        QPalette.ColorRole.BrightText: "#ff6b6b",
+        QPalette.ColorRole.Highlight: "#2a64a8",
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#7fb4ff",
+        QPalette.ColorRole.LinkVisited: "#c49bff",
+        QPalette.ColorRole.Light: "#505050",
+        QPalette.ColorRole.Midlight: "#404040",
+        QPalette.ColorRole.Mid: "#303030",
+        QPalette.ColorRole.Dark: "#1a1a1a",
+        QPalette.ColorRole.Shadow: "#000000",
+    }
+    return roles
 
 
 def dark_palette() -> QPalette:
     """A readable dark palette for the Fusion style."""
     palette = QPalette()
-    for role, colour in _DARK_ROLES.items():
+    for role, colour in _dark_roles().items():
         palette.setColor(role, QColor(colour))
     disabled = QPalette.ColorGroup.Disabled
     for role in (

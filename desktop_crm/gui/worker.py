@@ -76,9 +76,16 @@ class Task(QObject):
         except Exception as exc:
             if not isinstance(exc, CRMError):
                 _log_bug(exc)
-            self._finished.emit(None, exc)
+            self._report(None, exc)
         else:
-            self._finished.emit(result, None)
+            self._report(result, None)
+
+    def _report(self, result: object, error: object) -> None:
+        try:
+            self._finished.emit(result, error)
+        except RuntimeError:
+            # The application closed while the task ran: nobody is listening.
+            log.info("background task finished after its window closed")
 
     @Slot(object, object)
     def on_runnable_finished(self, result: object, error: object) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -185,7 +185,7 @@ class VaultService:
         digest = primitives.hkdf(
             self.device_secret(), salt=vault_id.encode(), purpose="workstation-id"
         )
-        return f"{socket.gethostname()[:32]}-{digest[:4].hex()}"
+        return f"{_host_name()[:32]}-{digest[:4].hex()}"
 
     # -- facts before unlock ------------------------------------------------
     def exists(self) -> bool:
@@ -693,6 +693,15 @@ class VaultService:
             _settings({keys.HEADER_GENERATION: str(signed.generation)}),
         )
         return signed
+
+
+def _host_name() -> str:
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket
+
+    return socket.gethostname()
 
 
 def slot_private(slot: UserSlot, vault_id: str, pin: str, device: bytes) -> bytearray:
