@@ -124,6 +124,11 @@ class UnlockWidget(QWidget):
         parent layout, so its minimum height is set from its own layout.
         """
         fields.show_message(self.error, text)
+        if not text:
+            # Nothing to fit (and sizing is not free: on first use it makes
+            # PySide6 build many enum types, a visible delay at start-up).
+            self.card.setMinimumHeight(0)
+            return
         layout = self.card.layout()
         self.card.setMinimumHeight(layout.totalHeightForWidth(self.card.width()))
 
