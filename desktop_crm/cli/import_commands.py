@@ -1,5 +1,8 @@
 """`desktop-crm import fhir PATH...` and `desktop-crm import csv FILE`.
 
+``import csv`` takes ``--mapping FILE`` (JSON) or ``--mapping-name NAME`` (a
+mapping saved earlier, from the GUI or with ``--save-mapping NAME``).
+
 Both unlock as the other commands do, need the ``patients.import``
 permission, print each rejected item as one line on stderr and end with the
 summary line on stdout.  A finished run exits 0 even with rejections.
@@ -35,7 +38,16 @@ def register(
     fhir.add_argument("--dry-run", action="store_true", help="check and count only")
     csv = command(kinds, "csv", cmd_import_csv, "import patients from a CSV file")
     csv.add_argument("file", metavar="FILE")
-    csv.add_argument("--mapping", help="JSON file mapping our fields to columns")
+    chosen = csv.add_mutually_exclusive_group()
+    chosen.add_argument("--mapping", help="JSON file mapping our fields to columns")
+    chosen.add_argument(
+        "--mapping-name", metavar="NAME", help="use the column mapping saved as NAME"
+    )
+    csv.add_argument(
+        "--save-mapping",
+        metavar="NAME",
+        help="save the column mapping used under NAME for the next file",
+    )
     csv.add_argument("--encoding", help="the file's encoding (default: detected)")
     csv.add_argument("--dry-run", action="store_true", help="check and count only")
 
@@ -67,15 +79,22 @@ def cmd_import_fhir(args: argparse.Namespace) -> int:
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
     from desktop_crm.services.importing import import_csv
+    from desktop_crm.services.importing.csv_import import saved_mapping
 
     def run(vault: VaultService, session: Session) -> None:
         session.require("patients.import")
+        mapping: dict[str, str] | Path | None = None
+        if args.mapping_name:
+            mapping = saved_mapping(session, args.mapping_name)
+        elif args.mapping:
+            mapping = Path(args.mapping)
         report = import_csv(
             session,
             Path(args.file),
-            mapping=Path(args.mapping) if args.mapping else None,
+            mapping=mapping,
             encoding=args.encoding,
             dry_run=args.dry_run,
+            save_as=args.save_mapping,
         )
         _print_report(report)
 

@@ -355,9 +355,13 @@ def update_patient(session: Session, patient_id: str, patient: Patient) -> list[
 def history(
     session: Session, patient_id: str
 ) -> list[tuple[str, str, str, list[str], str]]:
-    """Who did what to a record and when: (time, user, action, fields, outcome)."""
+    """Who did what to a record and when: (time, user, action, fields, outcome).
+
+    Oldest first.  Includes the entries of the patient's documents (attached,
+    viewed, saved to disk), found through the documents they hold now.
+    """
     session.require("patients.read")
-    rows = patient_queries.record_history(session.database(), "patient", patient_id)
+    rows = patient_queries.patient_history(session.database(), patient_id)
     return [
         (str(at), str(user), str(action), list(json.loads(fields)), str(outcome))
         for at, user, action, fields, outcome in rows
@@ -365,6 +369,38 @@ def history(
 
 
 # -- merge ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MergeInfo:
+    """One merge a patient took part in (as the survivor or the retired one)."""
+
+    id: str
+    survivor_id: str
+    retired_id: str
+    merged_at: str
+    undone_at: str | None
+
+
+def merges_of(session: Session, patient_id: str) -> list[MergeInfo]:
+    """The merges touching ``patient_id``, newest first, undone ones included."""
+    session.require("patients.read")
+    return [
+        MergeInfo(*row)
+        for row in patient_queries.merges_of(session.database(), patient_id)
+    ]
+
+
+def undoable_merge(session: Session, patient_id: str) -> MergeInfo | None:
+    """The newest merge touching the patient that is not undone yet, if any.
+
+    The merge row records the ids it moved, so undoing it moves exactly those
+    back, from any session, whatever was merged since.
+    """
+    return next(
+        (m for m in merges_of(session, patient_id) if m.undone_at is None), None
+    )
+
 
 _MOVABLE = ("visits", "documents", "patient_identifiers")
 

@@ -8,8 +8,10 @@ import uuid
 from desktop_crm.crypto import pin as pin_policy
 from desktop_crm.crypto import slots, totp
 from desktop_crm.errors import InvalidInput
+from desktop_crm.services import providers
 from desktop_crm.services import settings_keys as keys
 from desktop_crm.services.clock import iso
+from desktop_crm.services.providers import PROVIDER_ROLE
 from desktop_crm.services.roles import parse_roles
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import Enrolment, VaultService, enrolment_for
@@ -79,6 +81,9 @@ def _add_user_locked(
         ],
     )
     vault.save_header(session, session.header.with_slot(slot))
+    if PROVIDER_ROLE in role_list:
+        # Practice users with the provider role belong on the providers list.
+        providers.ensure_user_providers(session)
     return enrolment_for(secret, name, _practice(session))
 
 

@@ -120,3 +120,46 @@ def record_history(
         "OR a.record_id LIKE ?) ORDER BY a.seq",
         (record_type, record_id, f"{record_id},%", f"%,{record_id}"),
     )
+
+
+def settings_with_prefix(db: Database, prefix: str) -> list[tuple[str, str]]:
+    """(key, value) of the settings whose key starts with ``prefix``, by key."""
+    # A range on the primary key rather than LIKE (whose wildcards and case
+    # folding would need escaping).
+    rows = db.query(
+        "SELECT key, value FROM settings WHERE key >= ? AND key < ? ORDER BY key",
+        (prefix, prefix + "\U0010ffff"),
+    )
+    return [(str(k), str(v)) for k, v in rows]
+
+
+def merges_of(
+    db: Database, patient_id: str
+) -> list[tuple[str, str, str, str, str | None]]:
+    """(id, survivor, retired, merged_at, undone_at) of the merges touching a
+    patient, newest first."""
+    rows = db.query(
+        "SELECT id, survivor_id, retired_id, merged_at, undone_at "
+        "FROM patient_merges WHERE survivor_id = ? OR retired_id = ? "
+        "ORDER BY merged_at DESC, rowid DESC",
+        (patient_id, patient_id),
+    )
+    return [
+        (str(a), str(b), str(c), str(d), None if e is None else str(e))
+        for a, b, c, d, e in rows
+    ]
+
+
+def patient_history(db: Database, patient_id: str) -> list[tuple[Any, ...]]:
+    """The patient's audit entries and those of its documents, oldest first:
+    (at, user name, action, fields, outcome)."""
+    return db.query(
+        "SELECT a.at, coalesce(u.name, ''), a.action, a.fields, a.outcome "
+        "FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+        "WHERE (a.record_type = 'patient' AND (a.record_id = ? "
+        "OR a.record_id LIKE ? OR a.record_id LIKE ?)) "
+        "OR (a.record_type = 'document' AND a.record_id IN "
+        "(SELECT id FROM documents WHERE patient_id = ?)) "
+        "ORDER BY a.seq",
+        (patient_id, f"{patient_id},%", f"%,{patient_id}", patient_id),
+    )

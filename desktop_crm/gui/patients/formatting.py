@@ -164,6 +164,7 @@ ACTION_LABELS = {
     "document.attach": "Document attached",
     "document.view": "Document viewed",
     "document.save": "Document saved to disk",
+    "document.export": "Document saved to disk",
 }
 
 

@@ -1,4 +1,8 @@
-"""The History tab: who did what to a record, and when."""
+"""The History tab: who did what to a record and its documents, and when.
+
+It offers Undo for the newest merge of the record that is not undone yet,
+whichever session made it (the merge ids live in the vault).
+"""
 
 from __future__ import annotations
 
@@ -45,7 +49,8 @@ class HistoryView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.undo_label = QLabel("This record was merged during this session.")
+        self.undo_label = QLabel()
+        self.undo_label.setAccessibleName("Merge that can be undone")
         self.undo_button = QPushButton("&Undo merge")
         self.undo_button.clicked.connect(self.on_undo_button_clicked)
         undo = QHBoxLayout()
@@ -81,8 +86,13 @@ class HistoryView(QWidget):
         """The merge this record can still undo from here, if any."""
         return self._merge_id
 
-    def set_undoable_merge(self, merge_id: str | None) -> None:
+    def set_undoable_merge(self, merge_id: str | None, merged_at: str = "") -> None:
+        """Offer Undo for ``merge_id`` (the newest merge not undone yet)."""
         self._merge_id = merge_id
+        when = f" on {formatting.when_text(merged_at)}" if merged_at else ""
+        self.undo_label.setText(
+            f"This record was merged{when}; the merge can be undone."
+        )
         self.undo_label.setVisible(merge_id is not None)
         self.undo_button.setVisible(merge_id is not None)
 

@@ -1,4 +1,9 @@
-"""Import patients from FHIR files or a CSV: dry run, import with progress, report."""
+"""Import patients from FHIR files or a CSV: dry run, import with progress, report.
+
+A CSV that is not Synthea's patients.csv gets a column-mapping step first
+(see ``csv_mapping_view``): its first rows are read off the GUI thread with
+the detected encoding, and again when the user picks another one.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +29,15 @@ from PySide6.QtWidgets import (
 
 from desktop_crm.errors import CRMError
 from desktop_crm.gui import fields
+from desktop_crm.gui.patients.csv_mapping_view import CsvMappingView
 from desktop_crm.gui.worker import run_task, user_message
-from desktop_crm.services.importing import ImportReport, import_csv, import_fhir
+from desktop_crm.services.importing import (
+    ImportReport,
+    import_csv,
+    import_fhir,
+    load_saved_mappings,
+)
+from desktop_crm.services.importing.csv_import import CsvPreview, preview_csv
 from desktop_crm.services.session import Session
 
 Chooser = Callable[[QWidget, str], list[str]]
@@ -79,6 +91,7 @@ class ImportDialog(QDialog):
         self._choose = choose
         self._paths: list[Path] = []
         self._csv = False
+        self._preview_number = 0
         self._cancel = threading.Event()
         # Unparented: a run still going when the dialog is destroyed (the
         # lock closes it) must find the relay alive; the worker's closure
@@ -101,6 +114,8 @@ class ImportDialog(QDialog):
         self.summary.setAccessibleName("Import summary")
         self.error = fields.error_label("Import error")
         self.table = self._make_table()
+        self.mapping_view = CsvMappingView()
+        self.mapping_view.hide()
         self._build()
         self._connect()
         self._set_running(False)
@@ -139,12 +154,13 @@ class ImportDialog(QDialog):
         )
         layout.addLayout(sources)
         layout.addWidget(self.source_label)
+        layout.addWidget(self.mapping_view, 2)
         layout.addLayout(actions)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(self.error)
         layout.addWidget(self.table, 1)
-        self.resize(760, 560)
+        self.resize(820, 760)
 
     def _connect(self) -> None:
         self.fhir_button.clicked.connect(lambda: self._pick("fhir"))
@@ -154,6 +170,9 @@ class ImportDialog(QDialog):
         self.import_button.clicked.connect(self.on_import_button_clicked)
         self.cancel_button.clicked.connect(self.on_cancel_button_clicked)
         self.close_button.clicked.connect(self.reject)
+        self.mapping_view.encoding_changed.connect(
+            self.on_mapping_view_encoding_changed
+        )
 
     def _pick(self, kind: str) -> None:
         chosen = self._choose(self, kind)
@@ -165,9 +184,34 @@ class ImportDialog(QDialog):
         more = f" and {len(self._paths) - 3} more" if len(self._paths) > 3 else ""
         self.source_label.setText(f"Chosen: {names}{more}")
         self.import_button.setEnabled(False)
-        self.preview_button.setEnabled(True)
+        self.preview_button.setEnabled(not self._csv)
+        self.mapping_view.hide()
         self.summary.clear()
         self.table.setRowCount(0)
+        fields.show_message(self.error, "")
+        if self._csv:
+            self._load_preview(None, fresh=True)
+
+    @property
+    def mapping_step(self) -> bool:
+        """Whether this CSV goes through the column-mapping step."""
+        return self._csv and not self.mapping_view.isHidden()
+
+    def _load_preview(self, encoding: str | None, *, fresh: bool) -> None:
+        """Read the CSV's first rows (and the saved mappings) off-thread."""
+        self._preview_number += 1
+        number, session, path = self._preview_number, self._session, self._paths[0]
+
+        def load() -> tuple[int, bool, CsvPreview, dict[str, dict[str, str]]]:
+            return (
+                number,
+                fresh,
+                preview_csv(path, encoding),
+                load_saved_mappings(session),
+            )
+
+        self.preview_button.setEnabled(False)
+        run_task(load, self.on_preview_loaded, self.on_task_failed)
 
     def _set_running(self, running: bool) -> None:
         for button in (self.fhir_button, self.folder_button, self.csv_button):
@@ -184,16 +228,34 @@ class ImportDialog(QDialog):
         fields.show_message(self.error, "")
         session, paths, csv = self._session, list(self._paths), self._csv
         relay, cancel = self._relay, self._cancel
+        mapping: dict[str, str] | None = None
+        encoding: str | None = None
+        save_as: str | None = None
+        if self.mapping_step:
+            mapping = self.mapping_view.mapping()
+            encoding = self.mapping_view.encoding()
+            save_as = None if dry_run else self.mapping_view.save_as()
 
         def work() -> tuple[bool, ImportReport]:
-            options = {
-                "dry_run": dry_run,
-                "progress": lambda done, total: relay.progressed.emit(done, total),
-                "cancel": cancel.is_set,
-            }
+            def progress(done: int, total: int) -> None:
+                relay.progressed.emit(done, total)
+
             if csv:
-                return dry_run, import_csv(session, paths[0], **options)
-            return dry_run, import_fhir(session, paths, **options)
+                report = import_csv(
+                    session,
+                    paths[0],
+                    mapping=mapping,
+                    encoding=encoding,
+                    save_as=save_as,
+                    dry_run=dry_run,
+                    progress=progress,
+                    cancel=cancel.is_set,
+                )
+                return dry_run, report
+            report = import_fhir(
+                session, paths, dry_run=dry_run, progress=progress, cancel=cancel.is_set
+            )
+            return dry_run, report
 
         run_task(work, self.on_task_succeeded, self.on_task_failed)
 
@@ -230,6 +292,28 @@ class ImportDialog(QDialog):
     def on_cancel_button_clicked(self) -> None:
         self._cancel.set()
         self.cancel_button.setEnabled(False)
+
+    @Slot(object)
+    def on_mapping_view_encoding_changed(self, encoding: object) -> None:
+        if self._csv and self._paths:
+            self.import_button.setEnabled(False)
+            self._load_preview(
+                encoding if isinstance(encoding, str) else None, fresh=False
+            )
+
+    @Slot(object)
+    def on_preview_loaded(
+        self, result: tuple[int, bool, CsvPreview, dict[str, dict[str, str]]]
+    ) -> None:
+        number, fresh, preview, saved = result
+        if number != self._preview_number:
+            return
+        if preview.synthea:
+            self.mapping_view.hide()
+        else:
+            self.mapping_view.show_preview(preview, saved, fresh=fresh)
+            self.mapping_view.show()
+        self.preview_button.setEnabled(True)
 
     @Slot(int, int)
     def on_relay_progressed(self, done: int, total: int) -> None:

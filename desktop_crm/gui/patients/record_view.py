@@ -145,11 +145,14 @@ class RecordView(QWidget):
         if self.patient is None:
             return
         session, patient_id = self._session, self.patient.id
-        run_task(
-            lambda: (patient_id, patients.history(session, patient_id)),
-            self.on_history_loaded,
-            self.on_task_failed,
-        )
+        may_undo = allows(session.roles, "patients.merge")
+
+        def load() -> tuple[str, list, patients.MergeInfo | None]:
+            rows = patients.history(session, patient_id)
+            merge = patients.undoable_merge(session, patient_id) if may_undo else None
+            return patient_id, rows, merge
+
+        run_task(load, self.on_history_loaded, self.on_task_failed)
 
     def reload(self) -> None:
         """Read the record again (no new view entry: it is already open)."""
@@ -169,10 +172,14 @@ class RecordView(QWidget):
 
     # -- slots -------------------------------------------------------------------
     @Slot(object)
-    def on_history_loaded(self, result: tuple[str, list]) -> None:
-        patient_id, rows = result
+    def on_history_loaded(self, result: tuple[str, list, object]) -> None:
+        patient_id, rows, merge = result
         if self.patient is not None and patient_id == self.patient.id:
             self.history.show_history(rows)
+            if isinstance(merge, patients.MergeInfo):
+                self.history.set_undoable_merge(merge.id, merge.merged_at)
+            else:
+                self.history.set_undoable_merge(None)
 
     @Slot(object)
     def on_record_loaded(self, patient: Patient) -> None:

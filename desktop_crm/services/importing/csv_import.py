@@ -33,6 +33,8 @@ from desktop_crm.services.patient_model import (
     parse_typed_date,
 )
 from desktop_crm.services.session import Session
+from desktop_crm.storage import patient_queries
+from desktop_crm.storage.writepath import AuditEvent, Mutation
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,10 @@ _MODEL_LABELS = {
 _SEX = {"m": "male", "male": "male", "f": "female", "female": "female"}
 _SEX.update({"u": "unknown", "unk": "unknown", "unknown": "unknown"})
 _ISO_PARTIAL = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+#: Settings key prefix of the column mappings saved per source.
+MAPPING_PREFIX = "import.csv_mapping."
+_MAPPING_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
+PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -172,8 +178,10 @@ def is_synthea(header: list[str]) -> bool:
     return header[:2] == ["Id", "BIRTHDATE"]
 
 
-def plan(header: list[str], mapping: dict[str, str] | None, file: str) -> Plan:
-    """Check the mapping against the header; raises naming missing columns."""
+def effective_mapping(
+    header: list[str], mapping: dict[str, str] | None, file: str
+) -> dict[str, str]:
+    """The mapping given, or Synthea's or the guessed one for this header."""
     if mapping is None:
         mapping = _synthea(header, file) if is_synthea(header) else _guess(header)
         if "family" not in mapping:
@@ -182,6 +190,12 @@ def plan(header: list[str], mapping: dict[str, str] | None, file: str) -> Plan:
                 "missing required column: no column for the family name "
                 "(e.g. last_name; or give a column mapping)",
             )
+    return mapping
+
+
+def plan(header: list[str], mapping: dict[str, str] | None, file: str) -> Plan:
+    """Check the mapping against the header; raises naming missing columns."""
+    mapping = effective_mapping(header, mapping, file)
     unknown = [
         f for f in mapping if f not in FIELDS and not f.startswith(IDENTIFIER_PREFIX)
     ]
@@ -207,6 +221,107 @@ def plan(header: list[str], mapping: dict[str, str] | None, file: str) -> Plan:
     labels = {m: mapping[f] for m, f in _MODEL_LABELS.items() if f in mapping}
     labels["identifier"] = "identifier column"
     return Plan(columns, identifiers, labels)
+
+
+# -- saved mappings --------------------------------------------------------------
+
+
+def _check_mapping_name(name: str) -> str:
+    name = name.strip()
+    if not _MAPPING_NAME.match(name):
+        raise InvalidInput("mapping name", "use 1 to 60 printable characters")
+    return name
+
+
+def save_mapping(session: Session, name: str, mapping: dict[str, str]) -> None:
+    """Store a column mapping under ``name`` (one audited settings write).
+
+    Raises:
+        NotPermitted: the user lacks ``patients.import``.
+        InvalidInput: a bad name, or a mapping naming fields we do not have.
+    """
+    session.require("patients.import")
+    name = _check_mapping_name(name)
+    checked = load_mapping(mapping) or {}
+    unknown = [
+        f for f in checked if f not in FIELDS and not f.startswith(IDENTIFIER_PREFIX)
+    ]
+    if unknown or "family" not in checked:
+        raise InvalidInput(
+            "mapping",
+            f"unknown field(s): {', '.join(unknown)}"
+            if unknown
+            else "map a column to 'family' (the family name)",
+        )
+    key = MAPPING_PREFIX + name
+    session.write(
+        AuditEvent("import.mapping_save", "settings", key),
+        [Mutation("settings", key, "upsert", {"value": json.dumps(checked)})],
+    )
+
+
+def load_saved_mappings(session: Session) -> dict[str, dict[str, str]]:
+    """Every saved column mapping, by name (sorted); unreadable ones are skipped."""
+    session.require("patients.import")
+    found: dict[str, dict[str, str]] = {}
+    rows = patient_queries.settings_with_prefix(session.database(), MAPPING_PREFIX)
+    for key, value in rows:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            log.warning("saved CSV mapping %r is not JSON; skipped", key)
+            continue
+        if isinstance(data, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            found[key[len(MAPPING_PREFIX) :]] = data
+    return found
+
+
+def saved_mapping(session: Session, name: str) -> dict[str, str]:
+    """The mapping saved as ``name``; raises InvalidInput naming the known ones."""
+    saved = load_saved_mappings(session)
+    if name.strip() not in saved:
+        known = ", ".join(saved) or "none saved yet"
+        raise InvalidInput("mapping name", f"no saved mapping '{name}' ({known})")
+    return saved[name.strip()]
+
+
+@dataclass
+class CsvPreview:
+    """The first rows of a CSV as the mapping step shows them."""
+
+    encoding: str
+    header: list[str]
+    rows: list[list[str]]
+    synthea: bool
+    guessed: dict[str, str]
+
+
+def preview_csv(
+    path: Path, encoding: str | None = None, rows: int = PREVIEW_ROWS
+) -> CsvPreview:
+    """Header, first ``rows`` rows, detected (or given) encoding and a guess.
+
+    Raises:
+        InvalidInput: no such file, an unknown encoding, or no header row.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(path.name, "no such file")
+    codec = check_encoding(encoding) if encoding else detect_encoding(path)
+    source = CsvSource(path, codec).rows()
+    first = next(source, None)
+    if first is None or not any(v.strip() for v in first.values):
+        raise InvalidInput(path.name, "the file is empty (no header row)")
+    header = [v.strip().lstrip("\ufeff").strip() for v in first.values]
+    shown: list[list[str]] = []
+    for row in source:
+        if len(shown) >= rows:
+            break
+        if row.values and any(v.strip() for v in row.values):
+            shown.append(row.values)
+    return CsvPreview(codec, header, shown, is_synthea(header), _guess(header))
 
 
 # -- rows ------------------------------------------------------------------------------
@@ -326,8 +441,13 @@ def import_csv(
     dry_run: bool = False,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    save_as: str | None = None,
 ) -> ImportReport:
     """Import the patients of one CSV file; see the module docstring.
+
+    ``save_as`` stores the mapping used (given or guessed) under that name
+    once it has been checked against the header (see ``save_mapping``), so
+    the next file from the same source can use it; a dry run saves nothing.
 
     ``encoding`` overrides detection (UTF-8 with or without BOM, else
     Windows-1252).  ``progress(done, total)`` counts bytes; it and
@@ -350,7 +470,10 @@ def import_csv(
     if first is None or not any(v.strip() for v in first.values):
         raise InvalidInput(path.name, "the file is empty (no header row)")
     header = [v.strip().lstrip("\ufeff").strip() for v in first.values]
-    chosen = plan(header, load_mapping(mapping), path.name)
+    effective = effective_mapping(header, load_mapping(mapping), path.name)
+    chosen = plan(header, effective, path.name)
+    if save_as is not None and not dry_run:
+        save_mapping(session, save_as, effective)
     report = ImportReport(dry_run=dry_run)
     sink = PatientSink(session, report, chosen.labels, dry_run)
     run = _CsvRun(file, codec, header, chosen, sink, report)

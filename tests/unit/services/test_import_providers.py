@@ -18,15 +18,22 @@ def session(memory_vault):
     return memory_vault.created.session
 
 
-def test_users_with_the_provider_role_join_the_list_once(session, add_staff):
-    add_staff("Dana Doctor", "provider", "246813")
-    add_staff("Frank Front", "front-desk", "246813")
-
+def test_users_with_the_provider_role_join_the_list_once(session):
     created = providers.ensure_user_providers(session)
     again = providers.ensure_user_providers(session)
 
+    assert (len(created), again) == (1, [])  # the setup admin is a provider
+    assert [p.display for p in providers.list_providers(session)] == ["Ana Admin"]
+
+
+def test_adding_a_provider_user_puts_them_on_the_list(session, add_staff):
+    add_staff("Dana Doctor", "provider", "246813")
+    add_staff("Frank Front", "front-desk", "246813")
+
+    again = providers.ensure_user_providers(session)
+
     listed = providers.list_providers(session)
-    assert (len(created), again) == (2, [])  # the setup admin is a provider too
+    assert again == []  # add_user already did it
     assert [(p.display, p.source, p.timezone) for p in listed] == [
         ("Ana Admin", "practice", ZONE),
         ("Dana Doctor", "practice", ZONE),
