@@ -281,6 +281,9 @@ class VaultService:
             )
             # The header goes last: until it exists there is no vault.
             self.files.save_header(header)
+            from desktop_crm.services import providers  # it imports this module's peers
+
+            providers.ensure_user_providers(session)
         except BaseException:
             db.close()
             raise
