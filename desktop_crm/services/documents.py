@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from desktop_crm.errors import CRMError, InvalidInput
+from desktop_crm.platform import pdf_render
 from desktop_crm.platform.atomic import atomic_write
 from desktop_crm.services.patients import PatientNotFound
 from desktop_crm.services.session import Session
@@ -166,6 +167,29 @@ def open_document(session: Session, document_id: str) -> tuple[DocumentInfo, byt
     info, content = _load(session, document_id)
     session.write(AuditEvent("document.view", "document", document_id))
     return info, content
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the app can show of a document: an image, or why it cannot."""
+
+    info: DocumentInfo
+    image: bytes
+    note: str
+
+
+def preview_document(session: Session, document_id: str) -> Preview:
+    """An image to show for a document (a PDF's first page is drawn).
+
+    Audited like opening it (``document.view``).
+    """
+    info, content = open_document(session, document_id)
+    if info.media_type == "application/pdf":
+        try:
+            return Preview(info, pdf_render.first_page_png(content), "")
+        except pdf_render.PreviewUnavailable as exc:
+            return Preview(info, b"", exc.message)
+    return Preview(info, content, "")
 
 
 def save_document(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import pytest
@@ -171,3 +172,27 @@ def test_attach_and_preview_a_png(qtbot, screen, ids, chosen, tmp_path) -> None:
     assert (tmp_path / "copy.png").read_bytes() == (
         tmp_path / "insurance-card.png"
     ).read_bytes()
+
+
+@pytest.mark.skipif(
+    shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) not installed"
+)
+def test_attach_and_preview_a_pdf(qtbot, screen, ids, chosen, tmp_path) -> None:
+    from fpdf import FPDF
+
+    record = open_record(qtbot, screen, ids["grady"])
+    record.tabs.setCurrentWidget(record.documents)
+    documents = record.documents
+    consent = FPDF()
+    consent.add_page()
+    consent.set_font("helvetica", size=20)
+    consent.cell(text="Consent to telehealth")
+    (tmp_path / "consent.pdf").write_bytes(bytes(consent.output()))
+    chosen["open"] = str(tmp_path / "consent.pdf")
+
+    documents.attach_button.click()
+    qtbot.waitUntil(lambda: documents.filenames() == ["consent.pdf"])
+    documents.table.selectRow(0)
+    documents.preview_button.click()
+
+    qtbot.waitUntil(lambda: not documents.preview.pixmap().isNull())

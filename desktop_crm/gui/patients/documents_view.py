@@ -32,11 +32,6 @@ from desktop_crm.services.session import Session
 COLUMNS = ("File", "Type", "Size", "Added")
 OpenChooser = Callable[[QWidget], str]
 SaveChooser = Callable[[QWidget, str], str]
-NO_PDF_PREVIEW = (
-    "This build cannot show PDFs inside the app (the Qt PDF module is not "
-    "installed). Use “Save a copy…” to open it in another program; the copy "
-    "on disk is not encrypted."
-)
 TYPE_LABELS = {
     "application/pdf": "PDF",
     "image/png": "PNG image",
@@ -234,17 +229,18 @@ class DocumentsView(QWidget):
         request, session = self._request, self._session
         self.preview.setText("Opening…")
         run_task(
-            lambda: (request, *documents.open_document(session, info.id)),
+            lambda: (request, documents.preview_document(session, info.id)),
             self.on_document_opened,
             self.on_task_failed,
         )
 
     @Slot(object)
-    def on_document_opened(self, result: tuple[int, DocumentInfo, bytes]) -> None:
-        request, info, data = result
+    def on_document_opened(self, result: tuple[int, documents.Preview]) -> None:
+        request, shown = result
         if request != self._request:
             return
-        if info.media_type.startswith("image/"):
+        info, data = shown.info, shown.image
+        if data:
             pixmap = QPixmap()
             if pixmap.loadFromData(data):
                 self.preview.setPixmap(
@@ -258,7 +254,7 @@ class DocumentsView(QWidget):
         kind = TYPE_LABELS.get(info.media_type, info.media_type)
         self.preview.setText(
             f"{info.filename}\n{kind}, {formatting.size_text(info.size)}\n\n"
-            + (NO_PDF_PREVIEW if kind == "PDF" else "No preview for this file type.")
+            + (shown.note or "No preview for this file type.")
         )
 
     @Slot()
