@@ -521,6 +521,8 @@ def gui_figures(session, queries: list[tuple[str, str]]) -> None:
 def _keystrokes(app, session, screen, queries: list[tuple[str, str]]) -> None:
     from PySide6.QtCore import QEventLoop
 
+    from desktop_crm.gui.worker import wait_for_tasks
+
     texts = [t for _, t in queries][:GUI_QUERIES]
     box, view = screen.search_edit, screen.table.viewport()
     loop = QEventLoop()
@@ -533,6 +535,9 @@ def _keystrokes(app, session, screen, queries: list[tuple[str, str]]) -> None:
                             for _ in range(3)))  # fmt: skip
         box.clear()
         _wait(app, lambda: not screen.busy)
+        # Clearing the box lists everyone again and counts them on a worker;
+        # let that finish so it does not hold the database during the search.
+        wait_for_tasks()
         app.processEvents()
         started = time.perf_counter()
         box.setText(text)  # the keystroke: textChanged starts the (0 ms) timer
