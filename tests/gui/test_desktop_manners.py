@@ -25,12 +25,8 @@ pytestmark = pytest.mark.gui
 
 REPO = Path(__file__).resolve().parents[2]
 HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}\b")
-#: Style sheets with fixed colours that are hard to read on a dark palette, in
-#: modules this change may not edit.
-# TODO(#8): give these palette-aware colours, then empty the list.
-KNOWN_FIXED_COLOURS = {
-    "QLabel#record_info",  # gui/patients/record_view.py: #1b5e20 on dark grey
-}
+#: Style sheets with fixed colours that are hard to read on a dark palette.
+KNOWN_FIXED_COLOURS: set[str] = set()
 PATIENT = Patient(family="Lindqvist", given="Maja", birth_date="1988-08-08")
 
 

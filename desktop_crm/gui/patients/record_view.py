@@ -76,7 +76,10 @@ class RecordView(QWidget):
         self.info.setObjectName("record_info")
         self.info.setAccessibleName("Record message")
         self.info.setWordWrap(True)
-        self.info.setStyleSheet("color: #1b5e20;")
+        # Bold in the palette's own text colour: readable on light and dark.
+        info_font = self.info.font()
+        info_font.setBold(True)
+        self.info.setFont(info_font)
         self.error = fields.error_label("Record error")
         self.edit_button = QPushButton("&Edit…")
         self.merge_button = QPushButton("&Merge with…")
