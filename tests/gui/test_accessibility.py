@@ -46,8 +46,7 @@ INPUTS = (
 #: Parts of composite widgets that the composite itself names.
 COMPOSITES = (QComboBox, QAbstractSpinBox, QCalendarWidget)
 
-#: Gaps in modules being edited by others; each entry is owner.attribute.
-# TODO(#8): empty this list once those modules name their inputs.
+#: Inputs allowed to lack a name, as owner.attribute (none today; keep it so).
 KNOWN_GAPS: set[str] = set()
 
 
