@@ -302,6 +302,9 @@ def create_backup(
     _require(session, "backup.create")
     out = Path(out)
     now = iso((clock or SystemClock()).now())
+    if out.exists():
+        # A mistyped name is not a failed backup: refuse without recording it.
+        raise DestinationError(f"{out} already exists: choose another file name")
     content_key = bytearray(primitives.random_bytes(primitives.KEY_BYTES))
     try:
         _check_destination(out)
@@ -619,6 +622,12 @@ def _prepare(
                         PENDING_USERS: json.dumps(sorted(others)),
                         "restore.source_vault_id": manifest.vault_id,
                         "restore.backup_file_id": extracted.header.file_id,
+                        # The source's own backup history does not carry over:
+                        # the backup just restored (and fully verified) is
+                        # this vault's last good backup.
+                        LAST_AT: extracted.header.created_at,
+                        LAST_OK_AT: extracted.header.created_at,
+                        LAST_RESULT: "ok",
                     }
                 ),
                 Mutation(

@@ -44,6 +44,9 @@ RESTORE_SETTINGS = {
     backup.PENDING_USERS,
     "restore.source_vault_id",
     "restore.backup_file_id",
+    backup.LAST_AT,
+    backup.LAST_OK_AT,
+    backup.LAST_RESULT,
 }
 
 
@@ -191,7 +194,7 @@ def test_restore_refuses_a_folder_that_holds_a_vault(practice, tmp_path):
     made = backup.create_backup(session, tmp_path / "b.dcrmbak")
     header = practice.service.files.header.read_bytes()
 
-    with pytest.raises(VaultErr, match="already exists"):
+    with pytest.raises(backup.DestinationError, match="already exists"):
         restore(made.path, practice.root, MemorySecretStore(), passphrase=PASSPHRASE)
     with pytest.raises(NotPermitted):
         backup.restore_backup(
@@ -320,3 +323,21 @@ def test_unlock_with_admin_pin_after_restore_on_the_same_keyring(practice, tmp_p
     assert reopened.user_name == ADMIN
     assert ADMIN_PIN != NEW_PIN
     reopened.lock()
+
+
+def test_restored_vault_reports_the_restored_backup_as_its_last(practice, tmp_path):
+    from desktop_crm.services import backup_schedule
+
+    session = practice.created.session
+    made = backup.create_backup(session, tmp_path / "b.dcrmbak", chunk_size=8192)
+    with pytest.raises(backup.DestinationError, match="already exists"):
+        backup.create_backup(session, tmp_path / "b.dcrmbak")
+
+    restored, _ = restore(
+        made.path, tmp_path / "new", MemorySecretStore(), passphrase=PASSPHRASE
+    )
+    health = backup_schedule.backup_health(restored, ManualClock().now())
+    restored.lock()
+
+    assert queries.setting(session.database(), backup.LAST_RESULT) == "ok"
+    assert health.message.startswith("Last backup:")
