@@ -194,7 +194,7 @@ def test_restore_refuses_a_folder_that_holds_a_vault(practice, tmp_path):
     made = backup.create_backup(session, tmp_path / "b.dcrmbak")
     header = practice.service.files.header.read_bytes()
 
-    with pytest.raises(backup.DestinationError, match="already exists"):
+    with pytest.raises(VaultErr, match="already exists"):
         restore(made.path, practice.root, MemorySecretStore(), passphrase=PASSPHRASE)
     with pytest.raises(NotPermitted):
         backup.restore_backup(
