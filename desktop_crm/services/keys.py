@@ -173,7 +173,7 @@ class UnattendedDisabled(CRMError):
     def __init__(self) -> None:
         super().__init__(
             "unattended tasks are not enabled for this vault (an admin can enable "
-            "them in Admin > Settings)"
+            "them in Admin › Security, or with: desktop-crm unattended enable)"
         )
 
 

@@ -243,6 +243,22 @@ def _check_zone(zone: str) -> None:
         raise InvalidInput("time zone", f"'{zone}' is not an IANA time zone") from exc
 
 
+def parse_typed_month(text: str) -> str | None:
+    """A year and month as typed (1987-04, 04/1987, 4/1987): ISO YYYY-MM or None."""
+    text = text.strip()
+    iso = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    us = re.fullmatch(r"(\d{1,2})/(\d{4})", text)
+    if iso:
+        year, month = int(iso.group(1)), int(iso.group(2))
+    elif us:
+        month, year = int(us.group(1)), int(us.group(2))
+    else:
+        return None
+    if not 1 <= month <= 12 or not 1850 <= year <= 2200:
+        return None
+    return f"{year:04d}-{month:02d}"
+
+
 def parse_typed_date(text: str) -> str | None:
     """A date as staff type it in a search box: 03/14/1985, 3/14/85, 1985-03-14.
 

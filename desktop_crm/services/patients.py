@@ -20,6 +20,7 @@ from desktop_crm.services.patient_model import (
     Identifier,
     Patient,
     parse_typed_date,
+    parse_typed_month,
     validate,
 )
 from desktop_crm.services.session import Session
@@ -157,6 +158,9 @@ def search(
     as_date = parse_typed_date(text)
     if as_date:
         return patient_index.by_birth_date(db, as_date, limit)
+    as_month = parse_typed_month(text)
+    if as_month:
+        return patient_index.by_birth_month(db, as_month, limit)
     results: dict[str, PatientSummary] = {}
 
     def add(found: list[PatientSummary]) -> None:

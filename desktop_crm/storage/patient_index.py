@@ -211,6 +211,17 @@ def by_birth_date(db: Database, iso_date: str, limit: int) -> list[PatientSummar
     return [_summary(r) for r in rows]
 
 
+def by_birth_month(db: Database, year_month: str, limit: int) -> list[PatientSummary]:
+    """Patients born in one month (``YYYY-MM``), including month-only dates."""
+    rows = db.query(
+        f"SELECT {SUMMARY_COLUMNS} FROM patients p WHERE p.birth_date >= ? "
+        "AND p.birth_date < ? AND p.status != 'merged' "
+        "ORDER BY p.family COLLATE NOCASE LIMIT ?",
+        (year_month, year_month + "~", limit),
+    )
+    return [_summary(r) for r in rows]
+
+
 def count_patients(db: Database) -> int:
     return int(db.scalar("SELECT count(*) FROM patients WHERE status != 'merged'"))
 

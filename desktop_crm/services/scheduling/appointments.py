@@ -232,10 +232,29 @@ class ProviderNotFound(InvalidInput):
     def __init__(
         self, name: str, candidates: list[Provider], *, ambiguous: bool = False
     ) -> None:
-        names = "; ".join(f"{p.display} ({p.id})" for p in candidates) or "none"
+        shown = _closest(name, candidates)
+        names = "; ".join(f"{p.display} ({p.id})" for p in shown) or "none"
+        more = len(candidates) - len(shown)
+        if more > 0:
+            names += f"; and {more} more (see the Providers list)"
         what = "matches more than one provider" if ambiguous else "matches none"
-        super().__init__("provider", f"'{name}' {what}; candidates: {names}")
+        label = "candidates" if ambiguous else "closest names"
+        super().__init__("provider", f"'{name}' {what}; {label}: {names}")
         self.candidates = candidates
+
+
+MAX_CANDIDATES = 8
+
+
+def _closest(name: str, candidates: list[Provider]) -> list[Provider]:
+    """The few candidates whose names are nearest to ``name`` (for messages)."""
+    import difflib
+
+    if len(candidates) <= MAX_CANDIDATES:
+        return candidates
+    by_name = {p.display: p for p in candidates}
+    near = difflib.get_close_matches(name, list(by_name), n=MAX_CANDIDATES, cutoff=0)
+    return [by_name[n] for n in near]
 
 
 def provider_by_name(session: Session, name: str) -> Provider:

@@ -244,3 +244,20 @@ def test_found_by_own_family_name_folded(session, family, given_name):
     result = found(session, query)
 
     assert patient_id in result
+
+
+@pytest.mark.parametrize("typed", ["1987-04", "04/1987", "4/1987"])
+def test_year_and_month_find_full_and_partial_birth_dates(session, typed):
+    full = patients.create_patient(
+        session, Patient(family="Cormier", given="Ann", birth_date="1987-04-27")
+    )
+    partial = patients.create_patient(
+        session, Patient(family="Dahl", given="Bo", birth_date="1987-04")
+    )
+    patients.create_patient(
+        session, Patient(family="Other", given="Cy", birth_date="1987-05-01")
+    )
+
+    found = {p.id for p in patients.search(session, typed)}
+
+    assert found == {full, partial}
