@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 COLUMNS = ("Name", "Date of birth", "MRN", "Status")
 PAGE_SIZE = 200
 ID_ROLE = Qt.ItemDataRole.UserRole
+# Plain integers: data() runs for every cell and role on each repaint, and
+# comparing ints is much cheaper than looking up Qt's enum members each time.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole.value)
+_ID = int(ID_ROLE.value)
 
 Index = QModelIndex | QPersistentModelIndex
 PageFetcher = Callable[[int, int], list[PatientSummary]]
@@ -50,6 +55,7 @@ class PatientListModel(QAbstractTableModel):
         self._fetch_page = fetch_page
         self._page_size = page_size
         self._rows: list[PatientSummary] = []
+        self._cells: list[tuple[str, str, str, str]] = []
         self._exhausted = True
         self._loading = False
         # Bumped on every reset, so a page that arrives after one is dropped.
@@ -76,6 +82,7 @@ class PatientListModel(QAbstractTableModel):
         self.beginResetModel()
         self._generation += 1
         self._rows = rows
+        self._cells = [_cells(item) for item in rows]
         self._exhausted = exhausted
         self._loading = False
         self.searching = searching
@@ -123,6 +130,7 @@ class PatientListModel(QAbstractTableModel):
             return
         self.beginInsertRows(QModelIndex(), offset, offset + len(block) - 1)
         self._rows.extend(block)
+        self._cells.extend(_cells(item) for item in block)
         self.endInsertRows()
 
     @Slot(object)
@@ -140,24 +148,15 @@ class PatientListModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        item = self.summary(index.row()) if index.isValid() else None
-        if item is None:
+        role = int(role)
+        if role != _DISPLAY and role != _ACCESSIBLE and role != _ID:
             return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return self._cell(item, index.column())
-        if role == ID_ROLE:
-            return item.id
-        return None
-
-    @staticmethod
-    def _cell(item: PatientSummary, column: int) -> str:
-        if column == 0:
-            return formatting.summary_name(item)
-        if column == 1:
-            return formatting.list_birth_date(item.birth_date)
-        if column == 2:
-            return item.mrn
-        return formatting.STATUS_LABELS.get(item.status, item.status)
+        row = index.row()
+        if not 0 <= row < len(self._rows):
+            return None
+        if role == _ID:
+            return self._rows[row].id
+        return self._cells[row][index.column()]
 
     def headerData(
         self,
@@ -172,3 +171,13 @@ class PatientListModel(QAbstractTableModel):
         ):
             return COLUMNS[section]
         return None
+
+
+def _cells(item: PatientSummary) -> tuple[str, str, str, str]:
+    """The four column texts of a row, made once when the row arrives."""
+    return (
+        formatting.summary_name(item),
+        formatting.list_birth_date(item.birth_date),
+        item.mrn,
+        formatting.STATUS_LABELS.get(item.status, item.status),
+    )
