@@ -128,13 +128,13 @@ def check_partial_date(
     match = _PARTIAL_DATE.match(value.strip())
     if not match:
         raise InvalidInput(
-            field_name, f"'{value}' is not a date (YYYY, YYYY-MM or YYYY-MM-DD)"
+            field_name, "is not a date (use YYYY, YYYY-MM or YYYY-MM-DD)"
         )
     year, month, day = match.groups()
     try:
         earliest = date(int(year), int(month or 1), int(day or 1))
     except ValueError as exc:
-        raise InvalidInput(field_name, f"'{value}' is not a real date") from exc
+        raise InvalidInput(field_name, "is not a real date") from exc
     if earliest > today:
         raise InvalidInput(field_name, "cannot be in the future")
     if int(year) < 1850:
@@ -158,9 +158,9 @@ def normalise_phone(value: str, field_name: str, region: str = "US") -> str:
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput(field_name, f"'{value}' is not a phone number") from exc
+        raise InvalidInput(field_name, "is not a phone number") from exc
     if not phonenumbers.is_possible_number(parsed):
-        raise InvalidInput(field_name, f"'{value}' is not a possible phone number")
+        raise InvalidInput(field_name, "is too short or too long for a phone number")
     return str(
         phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     )
@@ -172,7 +172,7 @@ def normalise_email(value: str, field_name: str) -> str:
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput(field_name, f"'{value}' is not an e-mail address") from exc
+        raise InvalidInput(field_name, "is not an e-mail address") from exc
     return str(result.normalized)
 
 

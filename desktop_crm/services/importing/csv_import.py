@@ -337,9 +337,7 @@ def _date(value: str, model_label: str) -> str | None:
         return value
     typed = parse_typed_date(value)
     if typed is None:
-        raise InvalidInput(
-            model_label, f"'{value}' is not a date (YYYY-MM-DD or MM/DD/YYYY)"
-        )
+        raise InvalidInput(model_label, "is not a date (use YYYY-MM-DD or MM/DD/YYYY)")
     return typed
 
 

@@ -93,12 +93,11 @@ def fhir_date(value: Any, field_name: str) -> str | None:
     if "T" in value and _DATETIME.match(value):
         raise InvalidInput(
             field_name,
-            f"'{value}' is a date-time; this field takes a date "
-            "(YYYY, YYYY-MM or YYYY-MM-DD)",
+            "is a date-time; this field takes a date (YYYY, YYYY-MM or YYYY-MM-DD)",
         )
     if not _DATE.match(value):
         raise InvalidInput(
-            field_name, f"'{value}' is not a valid date (YYYY, YYYY-MM or YYYY-MM-DD)"
+            field_name, "is not a valid date (use YYYY, YYYY-MM or YYYY-MM-DD)"
         )
     return value
 
@@ -108,7 +107,7 @@ def fhir_datetime_date(value: Any, field_name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _DATETIME.match(value):
-        raise InvalidInput(field_name, f"'{value}' is not a valid date-time")
+        raise InvalidInput(field_name, "is not a valid date-time")
     return value.split("T", 1)[0]
 
 

@@ -124,3 +124,34 @@ def test_phone_and_email_are_normalised(session):
 
     assert stored.phones[0].value == "+1 555-010-0100"
     assert stored.emails[0].value.lower() == "vera@example.com"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("birth_date", "1938-05-"), ("birth_date", "2001-02-30")],
+)
+def test_refusals_never_echo_the_patients_own_value(session, field, value):
+    with pytest.raises(InvalidInput) as refused:
+        patients.create_patient(session, Patient(family="Echo", **{field: value}))
+
+    assert value not in refused.value.message
+
+
+@pytest.mark.parametrize("phone", ["12", "+1 555 0199 0199 0199 0199"])
+def test_bad_phone_is_refused_without_quoting_it(session, phone):
+    with pytest.raises(InvalidInput) as refused:
+        patients.create_patient(
+            session, Patient(family="Echo", phones=(ContactPoint(phone),))
+        )
+
+    assert phone not in refused.value.message
+    assert "phone" in refused.value.message
+
+
+def test_bad_email_is_refused_without_quoting_it(session):
+    with pytest.raises(InvalidInput) as refused:
+        patients.create_patient(
+            session, Patient(family="Echo", emails=(ContactPoint("qx.canary@"),))
+        )
+
+    assert "qx.canary" not in refused.value.message
