@@ -19,7 +19,6 @@ import sys
 from desktop_crm.cli.commands import _run_unlocked
 from desktop_crm.errors import InvalidInput, UsageError
 from desktop_crm.services import providers, settings_keys
-from desktop_crm.services.roles import allows
 from desktop_crm.services.scheduling import appointments, calendar_export, reminders
 from desktop_crm.services.scheduling.model import AppointmentRequest
 from desktop_crm.services.scheduling.timezones import (
@@ -41,21 +40,10 @@ def _start_error(exc: InvalidInput) -> InvalidInput:
     return InvalidInput("--start", problem)
 
 
-def _providers_ready(session: Session) -> None:
-    """Practice users with the provider role are on the providers list.
-
-    The first admin (``admin,provider``) is created with the vault, before
-    the providers list exists; this adds it (and any other) once.
-    """
-    if allows(session.roles, "patients.write"):
-        providers.ensure_user_providers(session)
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     local = parse_local(args.start, "--start")
 
     def run(vault: VaultService, session: Session) -> None:
-        _providers_ready(session)
         provider = appointments.provider_by_name(session, args.provider)
         request = AppointmentRequest(
             patient_id=args.patient,
@@ -88,7 +76,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         zone = session.setting(settings_keys.PRACTICE_TZ, "UTC")
         begin, end = day_bounds(args.date, zone)
         provider_id = None
-        _providers_ready(session)
         if args.provider:
             provider_id = appointments.provider_by_name(session, args.provider).id
         found = appointments.between(session, begin, end, provider_id)
@@ -135,7 +122,6 @@ def cmd_calendar_export(args: argparse.Namespace) -> int:
         raise UsageError("the calendar goes to standard output: redirect it (> FILE)")
 
     def run(vault: VaultService, session: Session) -> None:
-        _providers_ready(session)
         provider = appointments.provider_by_name(session, args.provider)
         data = calendar_export.provider_calendar(session, provider.id)
         sys.stdout.flush()

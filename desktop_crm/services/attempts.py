@@ -123,6 +123,8 @@ class AttemptLog:
 
     def clear_queued(self) -> None:
         raw = self._load()
+        if not raw["queued"] and not raw.get("tampered"):
+            return  # nothing to clear: no write on an ordinary unlock
         raw.pop("tampered", None)
         raw["queued"] = []
         self._save(raw)
