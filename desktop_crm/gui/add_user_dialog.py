@@ -5,18 +5,17 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_crm.gui import fields
 from desktop_crm.gui.enrolment_widget import EnrolmentWidget
+from desktop_crm.gui.step_dialog import StepDialog
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services import users
 from desktop_crm.services.roles import ROLES
@@ -24,7 +23,7 @@ from desktop_crm.services.session import Session
 from desktop_crm.services.vault import Enrolment, VaultService
 
 
-class AddUserDialog(QDialog):
+class AddUserDialog(StepDialog):
     """Creates a user, then shows the enrolment for that user to scan.
 
     Signals:
@@ -48,14 +47,7 @@ class AddUserDialog(QDialog):
         self.confirm_edit = fields.pin_edit("Confirm PIN")
         self.enrolment = EnrolmentWidget(ask_code=False)
         self.enrolment_intro = fields.hint_label("")
-        self.error = fields.error_label()
-        self.pages = QStackedWidget()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
         self._build()
-        self.buttons.accepted.connect(self.on_buttons_accepted)
-        self.buttons.rejected.connect(self.reject)
 
     def _build(self) -> None:
         roles = QHBoxLayout()
@@ -77,19 +69,11 @@ class AddUserDialog(QDialog):
         self.pages.addWidget(page)
         self.pages.addWidget(done)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
+        self.add_steps_to(layout)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("&Add user")
 
     def roles(self) -> list[str]:
         return [role for role, box in self.role_boxes.items() if box.isChecked()]
-
-    def _fail(self, message: str, widget: QWidget | None = None) -> None:
-        fields.show_message(self.error, message)
-        self.buttons.setEnabled(True)
-        if widget is not None:
-            widget.setFocus()
 
     @Slot()
     def on_buttons_accepted(self) -> None:

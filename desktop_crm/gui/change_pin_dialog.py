@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -15,6 +13,7 @@ from PySide6.QtWidgets import (
 from desktop_crm.errors import AuthenticationFailed
 from desktop_crm.gui import fields
 from desktop_crm.gui.enrolment_widget import EnrolmentWidget
+from desktop_crm.gui.step_dialog import StepDialog
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services import users
 from desktop_crm.services.session import Session
@@ -26,7 +25,7 @@ FORCED_TEXT = (
 )
 
 
-class ChangePinDialog(QDialog):
+class ChangePinDialog(StepDialog):
     """New PIN typed twice; shows a new QR code when the service returns one.
 
     Signals:
@@ -50,14 +49,7 @@ class ChangePinDialog(QDialog):
         self.pin_edit = fields.pin_edit("New PIN")
         self.confirm_edit = fields.pin_edit("Confirm new PIN")
         self.enrolment = EnrolmentWidget()
-        self.error = fields.error_label()
-        self.pages = QStackedWidget()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
         self._build(FORCED_TEXT if forced else "Type your new PIN twice.")
-        self.buttons.accepted.connect(self.on_buttons_accepted)
-        self.buttons.rejected.connect(self.reject)
 
     def _build(self, intro: str) -> None:
         page = QWidget()
@@ -69,15 +61,7 @@ class ChangePinDialog(QDialog):
         self.pages.addWidget(page)
         self.pages.addWidget(self.enrolment)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
-
-    def _fail(self, message: str, widget: QWidget | None = None) -> None:
-        fields.show_message(self.error, message)
-        self.buttons.setEnabled(True)
-        if widget is not None:
-            widget.setFocus()
+        self.add_steps_to(layout)
 
     @Slot()
     def on_buttons_accepted(self) -> None:

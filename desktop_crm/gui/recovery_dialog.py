@@ -5,11 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLineEdit,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -17,12 +15,13 @@ from PySide6.QtWidgets import (
 from desktop_crm.errors import AuthenticationFailed
 from desktop_crm.gui import fields
 from desktop_crm.gui.enrolment_widget import EnrolmentWidget
+from desktop_crm.gui.step_dialog import StepDialog
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import Enrolment, VaultService
 
 
-class RecoveryDialog(QDialog):
+class RecoveryDialog(StepDialog):
     """Rebuilds one user's access from the recovery key.
 
     Signals:
@@ -48,14 +47,7 @@ class RecoveryDialog(QDialog):
         self.pin_edit = fields.pin_edit("New PIN")
         self.confirm_edit = fields.pin_edit("Confirm new PIN")
         self.enrolment = EnrolmentWidget()
-        self.error = fields.error_label()
-        self.pages = QStackedWidget()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
         self._build()
-        self.buttons.accepted.connect(self.on_buttons_accepted)
-        self.buttons.rejected.connect(self.reject)
 
     def _build(self) -> None:
         form_page = QWidget()
@@ -75,16 +67,8 @@ class RecoveryDialog(QDialog):
         self.pages.addWidget(form_page)
         self.pages.addWidget(self.enrolment)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
+        self.add_steps_to(layout)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("&Recover")
-
-    def _fail(self, message: str, widget: QWidget | None = None) -> None:
-        fields.show_message(self.error, message)
-        self.buttons.setEnabled(True)
-        if widget is not None:
-            widget.setFocus()
 
     @Slot()
     def on_buttons_accepted(self) -> None:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop_crm.gui import fields
 from desktop_crm.gui.enrolment_widget import EnrolmentWidget
+from desktop_crm.gui.step_dialog import StepDialog
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services import users
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import Enrolment, VaultService
 
 
-class ResetUserDialog(QDialog):
+class ResetUserDialog(StepDialog):
     """Gives one user a temporary PIN and shows their new QR code.
 
     Signals:
@@ -44,14 +43,7 @@ class ResetUserDialog(QDialog):
         self.pin_edit = fields.pin_edit("Temporary PIN")
         self.confirm_edit = fields.pin_edit("Confirm temporary PIN")
         self.enrolment = EnrolmentWidget(ask_code=False)
-        self.error = fields.error_label()
-        self.pages = QStackedWidget()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
         self._build()
-        self.buttons.accepted.connect(self.on_buttons_accepted)
-        self.buttons.rejected.connect(self.reject)
 
     def _build(self) -> None:
         page = QWidget()
@@ -78,9 +70,7 @@ class ResetUserDialog(QDialog):
         self.pages.addWidget(page)
         self.pages.addWidget(done)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
-        layout.addWidget(self.error)
-        layout.addWidget(self.buttons)
+        self.add_steps_to(layout)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("&Reset")
 
     @Slot()
