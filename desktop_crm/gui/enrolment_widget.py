@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_crm.errors import AuthenticationFailed
 from desktop_crm.gui import fields
+from desktop_crm.gui.worker import user_message
 from desktop_crm.services.vault import Enrolment
 
 
@@ -33,6 +35,12 @@ def qr_pixmap(uri: str, scale: int = 5) -> QPixmap:
 def grouped(secret: str, size: int = 4) -> str:
     """``ABCDEFGH`` as ``ABCD EFGH``, easier to type by hand."""
     return " ".join(secret[i : i + size] for i in range(0, len(secret), size))
+
+
+CODE_REFUSED = (
+    "Code: not accepted. Type the code the app shows now; if it keeps failing, "
+    "check that the phone's clock is set automatically."
+)
 
 
 class EnrolmentWidget(QWidget):
@@ -85,6 +93,14 @@ class EnrolmentWidget(QWidget):
 
     def code(self) -> str:
         return "" if self.code_edit is None else self.code_edit.text().strip()
+
+    def show_refusal(self, label: QLabel, error: BaseException) -> None:
+        """Say in ``label`` why a typed code was refused, and ready a new try."""
+        refused = isinstance(error, AuthenticationFailed)
+        fields.show_message(label, CODE_REFUSED if refused else user_message(error))
+        if self.code_edit is not None:
+            self.code_edit.clear()
+            self.code_edit.setFocus()
 
     def forget(self) -> None:
         """Drop the shown secret from the widgets."""

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_crm.errors import AuthenticationFailed
 from desktop_crm.gui import fields
 from desktop_crm.gui.backup_status import ProgressRelay
 from desktop_crm.gui.backup_view import passphrase_edit
@@ -37,10 +36,6 @@ from desktop_crm.services.session import Session
 from desktop_crm.services.vault import Enrolment, VaultService
 
 FORM, ENROL = range(2)
-CODE_REFUSED = (
-    "Code: not accepted. Type the code the app shows now; if it keeps failing, "
-    "check that the phone's clock is set automatically."
-)
 
 
 class RestoreDialog(QDialog):
@@ -300,14 +295,7 @@ class RestoreDialog(QDialog):
     @Slot(object)
     def on_enrolment_failed(self, error: BaseException) -> None:
         self.restore_button.setEnabled(True)
-        message = (
-            CODE_REFUSED
-            if isinstance(error, AuthenticationFailed)
-            else user_message(error)
-        )
-        fields.show_message(self.enrol_error, message)
-        if self.enrolment.code_edit is not None:
-            self.enrolment.code_edit.clear()
+        self.enrolment.show_refusal(self.enrol_error, error)
 
     # -- leaving ------------------------------------------------------------
     @Slot()

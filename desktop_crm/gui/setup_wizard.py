@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_crm.errors import AuthenticationFailed
 from desktop_crm.gui import fields
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.enrolment_widget import EnrolmentWidget
@@ -33,10 +32,6 @@ TITLES = (
     "Connect your authenticator app",
     "Save the recovery key",
     "Confirm the recovery key",
-)
-CODE_REFUSED = (
-    "Code: not accepted. Type the code the app shows now; if it keeps "
-    "failing, check that the phone's clock is set automatically."
 )
 
 
@@ -220,15 +215,7 @@ class SetupWizard(QWidget):
     @Slot(object)
     def on_enrolment_failed(self, error: BaseException) -> None:
         self.next_button.setEnabled(True)
-        message = (
-            CODE_REFUSED
-            if isinstance(error, AuthenticationFailed)
-            else user_message(error)
-        )
-        fields.show_message(self.enrol_error, message)
-        if self.enrolment.code_edit is not None:
-            self.enrolment.code_edit.clear()
-            self.enrolment.code_edit.setFocus()
+        self.enrolment.show_refusal(self.enrol_error, error)
 
     def _finish(self) -> None:
         assert self.created is not None
