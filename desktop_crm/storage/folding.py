@@ -15,6 +15,8 @@ _SPLIT = re.compile(r"[^\w]+")
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():  # most names: nothing to decompose, nothing to strip
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
