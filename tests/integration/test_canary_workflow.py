@@ -1,7 +1,8 @@
 """Canary scan over a full workflow: no patient value or secret leaks anywhere.
 
 A patient with unique marker values goes through import, edit, a document,
-exports (to memory only), search, lock, unlock and a backup, against a real
+exports (to memory only), search, scheduling (an appointment with a reason,
+a logged call, the provider's calendar), lock, unlock and a backup, against a real
 Secret Service and a real SQLCipher vault. Then logs, the CLI's ``--debug``
 stderr, the vault folder, files made in the OS temp folder and the backup's
 bytes are searched for every marker, in UTF-8 and UTF-16 (both byte orders),
@@ -21,16 +22,23 @@ import tempfile
 import time
 import zlib
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from support.cli_harness import fresh_code
 
 from desktop_crm.platform.secret_store import KeyringSecretStore
-from desktop_crm.services import backup, documents, patients
+from desktop_crm.services import backup, documents, patients, providers
 from desktop_crm.services.exporting import csv_export, fhir_export, pdf_summary
 from desktop_crm.services.importing import import_fhir
 from desktop_crm.services.patient_model import ContactPoint
+from desktop_crm.services.scheduling import appointments, calendar_export
+from desktop_crm.services.scheduling.communications import (
+    Communication,
+    log_communication,
+)
+from desktop_crm.services.scheduling.model import AppointmentRequest
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
 
@@ -43,9 +51,21 @@ EMAIL = "qx.canary@example.org"
 NOTE = "QXNOTEQ"
 EDITED_NOTE = "QXEDITEDNOTEQ"
 DOCUMENT_MARKER = "QXDOCUMENTQ"
+REASON = "QXREASONQ"
+CALL_NOTE = "QXCALLNOTEQ"
 #: The phone as typed, as stored (international format) and as bare digits.
 PHONE_FORMS = (PHONE, "+1 555-019-7734", "555-019-7734", "5550197734")
-MARKERS = (FAMILY, GIVEN, EMAIL, NOTE, EDITED_NOTE, DOCUMENT_MARKER, *PHONE_FORMS)
+MARKERS = (
+    FAMILY,
+    GIVEN,
+    EMAIL,
+    NOTE,
+    EDITED_NOTE,
+    DOCUMENT_MARKER,
+    REASON,
+    CALL_NOTE,
+    *PHONE_FORMS,
+)
 
 ADMIN = "Canary Admin"
 PIN = "80417263"
@@ -160,6 +180,30 @@ def import_edit_and_export(session: Session, source: Path) -> str:
     return found.id
 
 
+def schedule(session: Session, patient_id: str) -> None:
+    """Book a visit with a reason, log a call about it, export the calendar."""
+    (provider,) = providers.list_providers(session)
+    request = AppointmentRequest(
+        patient_id=patient_id,
+        provider_id=provider.id,
+        local_start=datetime(2027, 3, 9, 10, 30),
+        zone="America/Chicago",
+        duration_min=30,
+        video_link="https://visits.example.org/room/7",
+        reason=REASON,
+    )
+    (appointment_id,) = appointments.book(session, request)
+    assert appointments.get(session, appointment_id).reason == REASON
+    call = Communication(
+        patient_id, "call", "out", subject="Visit", body=CALL_NOTE,
+        appointment_id=appointment_id,
+    )  # fmt: skip
+    log_communication(session, call)
+    assert FAMILY.encode() not in calendar_export.provider_calendar(
+        session, provider.id
+    )
+
+
 def run_cli_search(env: dict[str, str], root: Path, pin_file: Path) -> str:
     """``desktop-crm --debug patients search`` (quick re-unlock); its stderr."""
     command = [sys.executable, "-m", "desktop_crm", "--debug", "patients"]
@@ -200,6 +244,7 @@ def test_full_workflow_leaks_no_canary(secret_service, tmp_path, caplog):
     created.session.lock()
     session = vault.unlock(ADMIN, PIN, codes.next())
     patient_id = import_edit_and_export(session, source)
+    schedule(session, patient_id)
     session.lock()
     session = vault.unlock(ADMIN, PIN)  # quick re-unlock, PIN alone
     assert patients.open_patient(session, patient_id).family == FAMILY
