@@ -113,6 +113,8 @@ def unlock(
     if session.must_change_pin and not allow_pin_change:
         session.lock("pin-change-required")
         raise PinChangeRequired
+    for notice in session.notices:
+        print(f"notice: {notice}", file=sys.stderr)
     return session
 
 

@@ -96,10 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     # The command modules load only when a subcommand is parsed: starting the
     # GUI needs none of them (see _starts_gui).
     from desktop_crm.cli import (
+        access_commands,
+        audit_commands,
         backup_commands,
         commands,
         import_commands,
         patient_commands,
+        report_commands,
         scheduling_commands,
     )
 
@@ -177,11 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", parser_class=_Parser, required=True
     )
     _command(audit, "verify", commands.cmd_audit_verify, "check the audit chain")
+    access_commands.register(sub, _command, user)
+    audit_commands.register(sub, _command, audit)
 
     import_commands.register(sub, _command)
     patient_commands.register(sub, _command)
     backup_commands.register(sub, _command)
     scheduling_commands.register(sub, _command)
+    report_commands.register(sub, _command)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The Admin page: Users, Security and Backups tabs."""
+"""The Admin page: Users, Security, Backups and Break-glass tabs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from desktop_crm.gui.backup_view import BackupsView
+from desktop_crm.gui.break_glass_view import BreakGlassView
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.security_view import SecurityView
 from desktop_crm.gui.users_view import UsersView
@@ -37,4 +38,8 @@ class AdminWidget(QTabWidget):
         self.addTab(self.security_view, "&Security")
         self.backups_view = BackupsView(session, vault.clock)
         self.addTab(self.backups_view, "&Backups")
+        self.break_glass_view: BreakGlassView | None = None
+        if session.allows("break_glass.review"):
+            self.break_glass_view = BreakGlassView(session)
+            self.addTab(self.break_glass_view, "Break-&glass")
         self.security_view.settings_saved.connect(self.settings_saved)

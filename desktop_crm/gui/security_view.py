@@ -1,14 +1,17 @@
-"""Admin > Security: lock timing, unattended tasks, key rotation, recovery key."""
+"""Admin > Security: lock timing, notes scope, unattended tasks, keys, reports."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,7 +26,7 @@ from desktop_crm.gui import fields
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.new_recovery_key_dialog import NewRecoveryKeyDialog
 from desktop_crm.gui.worker import run_task, user_message
-from desktop_crm.services import keys
+from desktop_crm.services import compliance, keys
 from desktop_crm.services import settings_keys as setting
 from desktop_crm.services.session import Session
 from desktop_crm.services.settings import save as save_settings
@@ -74,6 +77,12 @@ class SecurityView(QWidget):
         self.unattended_box = QCheckBox("Allow &unattended tasks on this computer")
         self.rotate_button = QPushButton("Rotate &database key…")
         self.recovery_button = QPushButton("New &recovery key…")
+        self.scope_combo = QComboBox()
+        self.scope_combo.addItem("their own patients", "own")
+        self.scope_combo.addItem("all patients", "all")
+        self.scope_combo.setAccessibleName("Providers read notes of")
+        self.report_button = QPushButton("&Compliance report…")
+        self.report_button.setAccessibleName("Save the compliance report as PDF")
         self.status = fields.hint_label("")
         self.error = fields.error_label()
         self._build()
@@ -82,16 +91,20 @@ class SecurityView(QWidget):
         self.unattended_box.clicked.connect(self.on_unattended_box_clicked)
         self.rotate_button.clicked.connect(self.on_rotate_button_clicked)
         self.recovery_button.clicked.connect(self.on_recovery_button_clicked)
+        self.report_button.clicked.connect(self.on_report_button_clicked)
 
     def _build(self) -> None:
         locking = QGroupBox("Locking")
         form = QFormLayout(locking)
         form.addRow("&Lock after idle for:", self.idle_spin)
         form.addRow("&Quick re-unlock (PIN only) for:", self.quick_spin)
+        form.addRow("&Providers read notes of:", self.scope_combo)
         form.addRow(
             fields.hint_label(
                 "Quick re-unlock lets the same user unlock this computer with the "
-                "PIN alone for this long after a full unlock. 0 turns it off."
+                "PIN alone for this long after a full unlock. 0 turns it off. "
+                "Providers read visit reasons and notes of the patients they see "
+                "(an appointment or visit with them) unless widened to all."
             )
         )
         save_row = QHBoxLayout()
@@ -115,8 +128,19 @@ class SecurityView(QWidget):
         key_row.addWidget(self.recovery_button)
         key_row.addStretch(1)
         key_column.addLayout(key_row)
+        reports = QGroupBox("Reports")
+        report_row = QHBoxLayout(reports)
+        report_row.addWidget(
+            fields.hint_label(
+                "The compliance report states, for each HIPAA technical "
+                "safeguard, what this vault does now and what the practice "
+                "must still do. It holds no patient data."
+            ),
+            1,
+        )
+        report_row.addWidget(self.report_button)
         layout = QVBoxLayout(self)
-        for widget in (locking, unattended, key_box, self.status, self.error):
+        for widget in (locking, unattended, key_box, reports, self.status, self.error):
             layout.addWidget(widget)
         layout.addStretch(1)
 
@@ -129,6 +153,10 @@ class SecurityView(QWidget):
         self.idle_spin.setValue(int(float(idle)))
         self.quick_spin.setValue(int(float(quick)))
         self.unattended_box.setChecked(s.setting(setting.UNATTENDED, "0") == "1")
+        scope = s.setting(
+            setting.PROVIDER_NOTES_SCOPE, setting.DEFAULT_PROVIDER_NOTES_SCOPE
+        )
+        self.scope_combo.setCurrentIndex(max(0, self.scope_combo.findData(scope)))
 
     def _run(
         self, busy: str, work: Callable[[], Any], done: Callable[[Any], None]
@@ -150,6 +178,7 @@ class SecurityView(QWidget):
         values = {
             setting.IDLE_MINUTES: str(self.idle_spin.value()),
             setting.QUICK_UNLOCK_HOURS: str(self.quick_spin.value()),
+            setting.PROVIDER_NOTES_SCOPE: str(self.scope_combo.currentData()),
         }
         self._run(
             "Saving…", lambda: save_settings(self._session, values), self.on_saved
@@ -238,3 +267,24 @@ class SecurityView(QWidget):
         dialog.finished.connect(dialog.deleteLater)
         self.dialog = dialog
         dialog.open()
+
+    @Slot()
+    def on_report_button_clicked(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Save compliance report", "compliance-report.pdf", "PDF files (*.pdf)"
+        )
+        if name:
+            self.save_report(Path(name))
+
+    def save_report(self, path: Path) -> None:
+        """Generate the report off the GUI thread and write it to ``path``."""
+        self._run(
+            "Generating the compliance report…",
+            lambda: compliance.save_report(self._session, path),
+            self.on_report_saved,
+        )
+
+    @Slot(object)
+    def on_report_saved(self, path: Path) -> None:
+        self.setEnabled(True)
+        self.status.setText(f"Compliance report saved to {path.name}.")

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -25,7 +26,7 @@ from desktop_crm.gui import fields
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services.clock import Clock
 from desktop_crm.services.session import Session
-from desktop_crm.services.vault import VaultService
+from desktop_crm.services.vault import TOTPEnrolmentRequired, VaultService
 
 CODE_NEEDED = "Enter the code from your authenticator app."
 NO_DEVICE_KEY = (
@@ -63,6 +64,7 @@ class UnlockWidget(QWidget):
         self._clock = clock
         self._prefetched = False
         self._locked_until = 0.0
+        self.dialog: QDialog | None = None
         self.user_combo = QComboBox()
         self.user_combo.setAccessibleName("User")
         self.pin_edit = fields.pin_edit("PIN")
@@ -203,6 +205,9 @@ class UnlockWidget(QWidget):
             self._show_error(CODE_NEEDED)
             self.code_edit.setFocus()
             return
+        if isinstance(error, TOTPEnrolmentRequired):
+            self._reenrol(error)
+            return
         self.pin_edit.clear()
         if isinstance(error, LockedOut):
             self._start_countdown(error.seconds)
@@ -212,6 +217,19 @@ class UnlockWidget(QWidget):
             self._show_error(user_message(error))
             if isinstance(error, AuthenticationFailed):
                 self.pin_edit.setFocus()
+
+    def _reenrol(self, error: TOTPEnrolmentRequired) -> None:
+        from desktop_crm.gui.reenrol_dialog import ReEnrolDialog
+
+        name, pin = self.user_combo.currentText(), self.pin_edit.text()
+        self.pin_edit.clear()
+        self._show_error("Your authenticator was reset: set up its new entry.")
+        dialog = ReEnrolDialog(self._vault, name, pin, error.enrolment, self)
+        dialog.setObjectName("reenrol_dialog")
+        dialog.unlocked.connect(self.on_unlock_succeeded)
+        dialog.finished.connect(dialog.deleteLater)
+        self.dialog = dialog
+        dialog.open()
 
     def _start_countdown(self, seconds: int) -> None:
         self._locked_until = self._clock.now() + seconds

@@ -79,10 +79,14 @@ class AttemptLog:
             skews=[int(s) for s in entry.get("skews", [])],
         )
 
+    def wait_seconds(self, user_id: str, now: float) -> float:
+        """How long the user must still wait before trying again (0: no wait)."""
+        state = self.state(user_id)
+        return max(0.0, state.last + delay_after(state.failures) - now)
+
     def check(self, user_id: str, now: float) -> None:
         """Raise ``LockedOut`` while the user must still wait."""
-        state = self.state(user_id)
-        wait = state.last + delay_after(state.failures) - now
+        wait = self.wait_seconds(user_id, now)
         if wait > 0:
             raise LockedOut(int(wait + 0.999))
 

@@ -144,12 +144,14 @@ def attach(session: Session, patient_id: str, filename: str, data: bytes) -> str
 
 def list_documents(session: Session, patient_id: str) -> list[DocumentInfo]:
     """A patient's documents, oldest first (not audited: no content is read)."""
-    session.require("documents.read")
+    session.require("documents.read", patient_id)
     rows = patient_queries.documents(session.database(), patient_id)
     return [DocumentInfo(i, patient_id, n, t, s, c) for i, n, t, s, c in rows]
 
 
 def _load(session: Session, document_id: str) -> tuple[DocumentInfo, bytes]:
+    """The document and its content; ``documents.read`` is checked for its
+    patient (so a break-glass grant for that patient counts)."""
     db = session.database()
     found = patient_queries.document_content(db, document_id)
     if found is None:
@@ -163,7 +165,6 @@ def _load(session: Session, document_id: str) -> tuple[DocumentInfo, bytes]:
 
 def open_document(session: Session, document_id: str) -> tuple[DocumentInfo, bytes]:
     """Read a document for viewing in the app; writes a ``document.view`` entry."""
-    session.require("documents.read")
     info, content = _load(session, document_id)
     session.write(AuditEvent("document.view", "document", document_id))
     return info, content
@@ -206,11 +207,10 @@ def save_document(
             be written.
         DocumentNotFound: no document with that id.
     """
-    session.require("documents.read")
+    _, content = _load(session, document_id)
     target = Path(target)
     if target.exists() and not overwrite:
         raise InvalidInput("target file", "already exists (choose another name)")
-    _, content = _load(session, document_id)
     session.write(AuditEvent("document.export", "document", document_id))
     try:
         atomic_write(target, content)

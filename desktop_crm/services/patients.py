@@ -121,7 +121,7 @@ def load_patient(session: Session, patient_id: str) -> Patient:
 
 def open_patient(session: Session, patient_id: str) -> Patient:
     """Open a record for viewing; writes a ``patient.view`` audit entry."""
-    session.require("patients.read")
+    session.require("patients.read", patient_id)
     patient = load_patient(session, patient_id)
     session.write(AuditEvent("patient.view", "patient", patient_id))
     return patient

@@ -10,13 +10,18 @@ from dataclasses import dataclass, field
 from desktop_crm.crypto import primitives
 from desktop_crm.crypto.header import VaultHeader
 from desktop_crm.errors import CRMError, NotPermitted, VaultError
+from desktop_crm.services.clock import Clock, SystemClock, from_iso
 from desktop_crm.services.roles import allows
 from desktop_crm.services.vault_files import VaultFiles
-from desktop_crm.storage import queries
+from desktop_crm.storage import break_glass_queries, queries
 from desktop_crm.storage.database import Database
 from desktop_crm.storage.writepath import Actor, AuditEvent, ChainHead, Mutation, commit
 
 log = logging.getLogger(__name__)
+
+#: What a break-glass grant widens, for its one patient: reading the record,
+#: its documents and its visit reasons and notes.  Never writes.
+BREAK_GLASS_PERMISSIONS = frozenset({"patients.read", "documents.read", "visits.notes"})
 
 
 class SessionLocked(CRMError):
@@ -47,6 +52,8 @@ class Session:
     #: (before this session wrote anything), and what was wrong with it.
     kept_head: ChainHead | None = None
     head_problem: str | None = None
+    #: The vault's clock (break-glass expiry is judged by it).
+    clock: Clock = field(default_factory=SystemClock)
 
     @property
     def vault_id(self) -> str:
@@ -65,10 +72,36 @@ class Session:
             raise SessionLocked
         return self.db
 
-    def require(self, permission: str) -> None:
-        if not allows(self.roles, permission):
+    def require(self, permission: str, patient_id: str | None = None) -> None:
+        """Refuse unless the roles allow ``permission``.
+
+        With ``patient_id``, an unexpired break-glass grant of this user for
+        that patient also allows the reading permissions it widens
+        (``BREAK_GLASS_PERMISSIONS``).
+        """
+        if not self.allows(permission, patient_id):
             log.info("refused %s for user %s", permission, self.user_id)
             raise NotPermitted(permission)
+
+    def allows(self, permission: str, patient_id: str | None = None) -> bool:
+        """Whether ``require`` would pass (for screens that hide what is refused)."""
+        if allows(self.roles, permission):
+            return True
+        if patient_id is None or permission not in BREAK_GLASS_PERMISSIONS:
+            return False
+        return self.break_glass_until(patient_id) is not None
+
+    def break_glass_until(self, patient_id: str) -> float | None:
+        """When this user's break-glass access to ``patient_id`` ends, if it holds."""
+        if self.user_id is None:
+            return None
+        expires = break_glass_queries.latest_expiry(
+            self.database(), self.user_id, patient_id
+        )
+        if expires is None:
+            return None
+        until = from_iso(expires)
+        return until if self.clock.now() < until else None
 
     def write(
         self,

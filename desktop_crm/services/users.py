@@ -1,9 +1,14 @@
-"""User administration inside an unlocked session: add, change PIN, reset."""
+"""User administration inside an unlocked session.
+
+Add, change PIN, reset, change roles, deactivate, reset the authenticator and
+clear a lockout.  Every action is audited (field names only).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from desktop_crm.crypto import pin as pin_policy
 from desktop_crm.crypto import slots, totp
@@ -14,12 +19,19 @@ from desktop_crm.services.clock import iso
 from desktop_crm.services.providers import PROVIDER_ROLE
 from desktop_crm.services.roles import parse_roles
 from desktop_crm.services.session import Session
-from desktop_crm.services.vault import Enrolment, VaultService, enrolment_for
+from desktop_crm.services.vault import (
+    Enrolment,
+    VaultService,
+    enrolment_for,
+    totp_reset_key,
+)
 from desktop_crm.storage import queries
 from desktop_crm.storage.queries import UserRow
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
 log = logging.getLogger(__name__)
+
+ADMIN_ROLE = "admin"
 
 
 def list_users(session: Session) -> list[UserRow]:
@@ -151,9 +163,10 @@ def _reset_user_locked(
 ) -> Enrolment:
     session.require("users.manage")
     pin_policy.check_pin(temporary_pin, "temporary PIN")
-    user = queries.user_by_name(session.database(), name.strip())
-    if user is None:
-        raise InvalidInput("user", "no user by that name")
+    user = _user_named(session, name)
+    if not user.active:
+        # A deactivated user's slot stays removed.
+        raise InvalidInput("user", "is deactivated")
     secret = totp.new_secret()
     slot = slots.new_user_slot(
         vault_id=session.vault_id,
@@ -183,4 +196,151 @@ def _reset_user_locked(
         ],
     )
     vault.attempts.clear_user(user.id)
+    settings_mark = queries.setting(session.database(), totp_reset_key(user.id))
+    if settings_mark is not None:
+        # The new secret above replaces any pending authenticator reset.
+        session.write(
+            AuditEvent("user.reset_totp", "user", user.id, outcome="superseded"),
+            [Mutation("settings", totp_reset_key(user.id), "delete")],
+        )
     return enrolment_for(secret, user.name, _practice(session))
+
+
+# -- roles, deactivation, authenticator reset, lockout (#6) --------------------
+
+
+def _user_named(session: Session, name: str) -> UserRow:
+    user = queries.user_by_name(session.database(), name.strip())
+    if user is None:
+        raise InvalidInput("user", "no user by that name")
+    return user
+
+
+def _other_active_admins(session: Session, user_id: str) -> int:
+    return sum(
+        1
+        for u in queries.all_users(session.database())
+        if u.active and ADMIN_ROLE in u.roles and u.id != user_id
+    )
+
+
+def change_roles(
+    vault: VaultService, session: Session, name: str, roles: str | Sequence[str]
+) -> tuple[str, ...]:
+    """Replace a user's roles (admin); returns the roles now held.
+
+    The change takes effect at that user's next unlock.  A provider gains a
+    providers-list row; one who loses the role keeps it (appointments refer
+    to it).
+
+    Raises:
+        InvalidInput: unknown user or role, or the last active admin would
+            lose the admin role.
+    """
+    session.require("users.manage")
+    user = _user_named(session, name)
+    role_list = parse_roles(roles)
+    if (
+        user.active
+        and ADMIN_ROLE in user.roles
+        and ADMIN_ROLE not in role_list
+        and _other_active_admins(session, user.id) == 0
+    ):
+        raise InvalidInput("role", "the last active admin must keep the admin role")
+    if role_list == user.roles:
+        return role_list
+    session.write(
+        AuditEvent("user.role_change", "user", user.id),
+        [Mutation("users", user.id, "update", {"roles": ",".join(role_list)})],
+    )
+    if PROVIDER_ROLE in role_list:
+        providers.ensure_user_providers(session)
+    log.info("roles of user %s changed", user.id)
+    return role_list
+
+
+def deactivate_user(vault: VaultService, session: Session, name: str) -> bool:
+    """Deactivate a user and remove their key slot at once (admin).
+
+    Returns whether rotating the database key is advisable: a user who held
+    a slot could have kept the database key, which a rotation retires
+    (``keys.rotate_dek``, ``desktop-crm rekey``).
+
+    Raises:
+        InvalidInput: unknown or already deactivated user, yourself, or the
+            last active admin.
+    """
+    with vault.exclusive():
+        vault.check_current(session)
+        return _deactivate_locked(vault, session, name)
+
+
+def _deactivate_locked(vault: VaultService, session: Session, name: str) -> bool:
+    session.require("users.manage")
+    user = _user_named(session, name)
+    if user.id == session.user_id:
+        raise InvalidInput("user", "you cannot deactivate yourself")
+    had_slot = user.id in session.header.slots
+    if not user.active and not had_slot:
+        raise InvalidInput("user", "is already deactivated")
+    if ADMIN_ROLE in user.roles and _other_active_admins(session, user.id) == 0:
+        raise InvalidInput("user", "the last active admin cannot be deactivated")
+    # The slot goes first: should the database write then fail, the user has
+    # no slot (cannot unlock) and deactivating again finishes the job.
+    if had_slot:
+        vault.save_header(session, session.header.without_slot(user.id))
+    if user.active:
+        session.write(
+            AuditEvent("user.deactivate", "user", user.id),
+            [Mutation("users", user.id, "update", {"active": 0})],
+        )
+    vault.attempts.clear_user(user.id)
+    log.info("user %s deactivated", user.id)
+    return had_slot
+
+
+def reset_totp(vault: VaultService, session: Session, name: str) -> None:
+    """Make a user set up a new authenticator entry at their next unlock (admin).
+
+    The TOTP secret lives in the user's slot, wrapped under their PIN, so it
+    cannot be replaced here: their next unlock with the right PIN puts a new
+    secret in the slot and shows it (``TOTPEnrolmentRequired``).  Until then
+    their PIN alone gets that far, which is the stated cost of this reset.
+    """
+    session.require("users.manage")
+    user = _user_named(session, name)
+    if not user.active:
+        raise InvalidInput("user", "is deactivated")
+    session.write(
+        AuditEvent("user.reset_totp", "user", user.id),
+        [
+            Mutation("settings", totp_reset_key(user.id), "upsert", {"value": "1"}),
+            Mutation("unlock_grants", f"{user.id}:{session.workstation}", "delete"),
+            Mutation(
+                "users", user.id, "update", {"totp_enrolled": 0, "last_totp_step": 0}
+            ),
+        ],
+    )
+    vault.attempts.clear_user(user.id)
+
+
+def unlock_user(vault: VaultService, session: Session, name: str) -> bool:
+    """Clear a user's failed-unlock count and delay (admin).
+
+    Returns whether they were locked out (waiting) before.
+    """
+    session.require("users.manage")
+    user = _user_named(session, name)
+    was_locked = is_locked_out(vault, user.id)
+    vault.attempts.clear_user(user.id)
+    session.write(
+        AuditEvent(
+            "user.unlock", "user", user.id, outcome="cleared" if was_locked else "ok"
+        )
+    )
+    return was_locked
+
+
+def is_locked_out(vault: VaultService, user_id: str) -> bool:
+    """Whether the user must wait before their next unlock attempt."""
+    return vault.attempts.wait_seconds(user_id, vault.clock.now()) > 0

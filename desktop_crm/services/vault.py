@@ -36,9 +36,10 @@ from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
 from desktop_crm.services.attempts import AttemptLog
 from desktop_crm.services.clock import Clock, SystemClock, from_iso, iso
+from desktop_crm.services.roles import allows
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault_files import VaultFiles
-from desktop_crm.storage import migrations, queries
+from desktop_crm.storage import break_glass_queries, migrations, queries
 from desktop_crm.storage.database import Database, WrongDatabaseKey, open_database
 from desktop_crm.storage.hlc import HybridLogicalClock
 from desktop_crm.storage.writepath import Actor, AuditEvent, ChainHead, Mutation
@@ -84,6 +85,34 @@ class VaultChanged(VaultError):
 
 class _HeaderMoved(Exception):
     """The header changed between reading it and opening the database."""
+
+
+class TOTPEnrolmentRequired(CRMError):
+    """An admin reset this user's authenticator: a new entry must be set up.
+
+    The unlock that raises this checked the PIN and put a new TOTP secret in
+    the user's slot; ``enrolment`` holds it, to show once.  The next unlock
+    needs a code from the new entry.
+    """
+
+    exit_code = 3
+
+    def __init__(self, enrolment: Enrolment) -> None:
+        super().__init__(
+            "your authenticator was reset by an admin: add the new entry to your "
+            "authenticator app, then unlock with a code from it (on the command "
+            "line: desktop-crm user enrol)"
+        )
+        self.enrolment = enrolment
+
+
+#: The reset mark's value once a new secret was issued (before: "1").
+ISSUED = "issued"
+
+
+def totp_reset_key(user_id: str) -> str:
+    """The setting that marks a user whose authenticator an admin reset."""
+    return f"user.totp_reset.{user_id}"
 
 
 class AccessNeedsReset(AuthenticationFailed):
@@ -362,7 +391,7 @@ class VaultService:
             owner=slot.user_id,
         )
         try:
-            return self._finish_unlock(header, db, dek, slot, opened, code, now)
+            return self._finish_unlock(header, db, dek, slot, opened, (pin, code), now)
         except BaseException:
             db.close()
             primitives.wipe(dek)
@@ -376,15 +405,22 @@ class VaultService:
         dek: bytearray,
         slot: UserSlot,
         opened: slots.OpenedSlot,
-        code: str | None,
+        credentials: tuple[str, str | None],
         now: float,
     ) -> Session:
+        pin, code = credentials
         user = queries.user_by_id(db, slot.user_id)
         if user is None or not user.active:
+            # A deactivated user's slot is removed; an old header copy that
+            # still holds it opens the database but stops here.
             self._fail(slot.user_id, now, "inactive")
             raise AuthenticationFailed
         if user.needs_reset:
             raise AccessNeedsReset
+        reset = queries.setting(db, totp_reset_key(user.id))
+        if reset is not None and (reset != ISSUED or not (code and code.strip())):
+            # A fresh reset, or no code for the entry issued: issue one now.
+            self._reenrol(header, db, dek, (slot, opened), pin, user)
         workstation = self.workstation_id(header.vault_id)
         step = None
         if code is not None and code.strip():
@@ -412,7 +448,55 @@ class VaultService:
         )
         session.must_change_pin = user.must_change_pin
         self._record_unlock(session, user.id, step, now)
+        if reset is not None:
+            session.write(
+                AuditEvent("user.totp_enrolled", "user", user.id),
+                [Mutation("settings", totp_reset_key(user.id), "delete")],
+            )
         return session
+
+    def _reenrol(
+        self,
+        header: VaultHeader,
+        db: Database,
+        dek: bytearray,
+        slot_opened: tuple[UserSlot, slots.OpenedSlot],
+        pin: str,
+        user: queries.UserRow,
+    ) -> None:
+        """Put a new TOTP secret in the user's slot and raise its enrolment.
+
+        Reached with a correct PIN after an admin's ``reset_totp`` (and again,
+        with a newer secret, for each PIN-only try until a code from the
+        latest entry comes back); no session is handed out until then.
+        """
+        slot, opened = slot_opened
+        secret = totp.new_secret()
+        session = self.session_for(
+            header, db, dek, user.id, user.name, user.roles, "reenrol"
+        )
+        new_slot = slots.rewrap_user_slot(
+            slot, header.vault_id, opened.private_key, secret, pin, self.device_secret()
+        )
+        self.save_header(session, header.with_slot(new_slot))
+        session.write(
+            AuditEvent("user.totp_reenrol", "user", user.id),
+            [
+                Mutation(
+                    "settings", totp_reset_key(user.id), "upsert", {"value": ISSUED}
+                ),
+                # No PIN-only quick unlock until a code from the new entry.
+                Mutation("unlock_grants", f"{user.id}:{session.workstation}", "delete"),
+                Mutation(
+                    "users",
+                    user.id,
+                    "update",
+                    {"totp_enrolled": 0, "last_totp_step": 0},
+                ),
+            ],
+        )
+        practice = session.setting(keys.PRACTICE_NAME, "")
+        raise TOTPEnrolmentRequired(enrolment_for(secret, user.name, practice))
 
     def _grant_holds(
         self, db: Database, user_id: str, workstation: str, now: float
@@ -601,9 +685,18 @@ class VaultService:
             self.files, header, db, dek, user_id, name, roles, actor, method
         )
         session.kept_head, session.head_problem = self._head_at_open
+        session.clock = self.clock
         self._head_at_open = (None, None)
         if session.head_problem:
             session.notices.append(HEAD_NOTICES[session.head_problem])
+        if allows(roles, "break_glass.review"):
+            waiting = break_glass_queries.unreviewed_count(db)
+            if waiting:
+                session.notices.append(
+                    f"{waiting} break-glass access{'es' if waiting > 1 else ''} "
+                    "await your review (Admin › Break-glass, or: desktop-crm "
+                    "break-glass list)."
+                )
         return session
 
     # -- recovery --------------------------------------------------------

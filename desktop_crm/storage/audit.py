@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from desktop_crm.errors import VaultError
 from desktop_crm.storage.database import Database
-from desktop_crm.storage.writepath import GENESIS, ChainHead, entry_hash
+from desktop_crm.storage.writepath import GENESIS, ChainHead
 
 _COLUMNS = (
     "seq, at, user_id, workstation, action, record_type, record_id, fields, "
@@ -43,12 +44,34 @@ class AuditEntry:
     hash: str
 
 
-def _rows(db: Database) -> Iterator[tuple[Any, ...]]:
-    after = -1
+#: The entry's hashed columns joined by the unit separator, as ``entry_hash``
+#: joins them (NULL as the empty string), built by SQLite: verifying a
+#: million entries then costs one SHA-256 per row in Python and little else.
+_HASHED_TEXT = " || char(31) || ".join(
+    f"coalesce({c}, '')"
+    for c in (
+        "seq",
+        "at",
+        "user_id",
+        "workstation",
+        "action",
+        "record_type",
+        "record_id",
+        "fields",
+        "outcome",
+    )
+)
+_VERIFY_BATCH = 50_000
+
+
+def _chain_rows(db: Database) -> Iterator[tuple[Any, ...]]:
+    """(seq, prev_hash, hash, hashed text) of every entry, in seq order."""
+    after = None
     while True:
         batch = db.query(
-            f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, _BATCH),
+            f"SELECT seq, prev_hash, hash, {_HASHED_TEXT} FROM audit_log "
+            "WHERE seq > coalesce(?, -9223372036854775808) ORDER BY seq LIMIT ?",
+            (after, _VERIFY_BATCH),
         )
         if not batch:
             return
@@ -69,20 +92,19 @@ def verify(db: Database, kept: ChainHead | None) -> int:
 
     ``kept`` is the head stored outside the database after each commit: the
     chain must contain it unchanged (it may extend past it, after a crash
-    between the commit and the head write).
+    between the commit and the head write).  Each entry's hash is checked
+    against ``writepath.entry_hash``'s format, computed from the text that
+    SQLite joins (identical to what ``entry_hash`` joins for stored rows).
     """
     expected_prev, expected_seq, count = GENESIS, 1, 0
     kept_seen = kept is None
-    for row in _rows(db):
-        seq, prev, digest = row[0], row[9], row[10]
+    sha256 = hashlib.sha256
+    for seq, prev, digest, body in _chain_rows(db):
         if seq != expected_seq:
-            reason = (
-                "missing entries before it" if seq > expected_seq else "out of order"
-            )
-            raise AuditChainBroken(expected_seq if seq > expected_seq else seq, reason)
+            _out_of_place(seq, expected_seq)
         if prev != expected_prev:
             raise AuditChainBroken(seq, "reordered or an earlier entry was removed")
-        if entry_hash(prev, row[:9]) != digest:
+        if sha256(f"{prev}\x1f{body}".encode()).hexdigest() != digest:
             raise AuditChainBroken(seq, "edited")
         if kept is not None and seq == kept.seq:
             if digest != kept.hash:
@@ -96,3 +118,173 @@ def verify(db: Database, kept: ChainHead | None) -> int:
             count + 1, f"cut off: entries {count + 1}-{kept.seq} are gone"
         )
     return count
+
+
+def _out_of_place(seq: Any, expected: int) -> None:
+    if isinstance(seq, int) and seq > expected:
+        raise AuditChainBroken(expected, "missing entries before it")
+    raise AuditChainBroken(seq, "out of order")
+
+
+# -- searching the log -----------------------------------------------------------
+
+#: Record types whose rows carry a ``patient_id``: entries about them belong
+#: to that patient's accounting of access.
+PATIENT_TABLES = {
+    "document": "documents",
+    "appointment": "appointments",
+    "appointment_series": "appointment_series",
+    "communication": "communications",
+    "reminder": "reminders",
+}
+_LISTED = (
+    "a.seq, a.at, a.user_id, coalesce(u.name, ''), a.workstation, a.action, "
+    "a.record_type, a.record_id, a.fields, a.outcome"
+)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What to search for; every part is optional, and parts combine with AND.
+
+    ``since`` and ``until`` are UTC instants in the log's own text form
+    (``isoformat(timespec="microseconds")``); ``since`` is inclusive,
+    ``until`` exclusive.  ``action`` ending in ``*`` matches a prefix.
+    """
+
+    user_id: str | None = None
+    patient_id: str | None = None
+    action: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedEntry:
+    """An audit entry as shown to people: with the user's name."""
+
+    seq: int
+    at: str
+    user_id: str | None
+    user_name: str
+    workstation: str
+    action: str
+    record_type: str | None
+    record_id: str | None
+    fields: str
+    outcome: str
+
+
+def _patient_clause(patient_id: str) -> tuple[str, list[Any]]:
+    """Entries about the patient, its merges, and the rows tied to it."""
+    # TODO(#6): the merge term (LIKE) keeps SQLite from using the record
+    # index for the whole OR, so one patient's accounting reads the whole log
+    # (about 1.5 s at 1,000,000 entries, benchmarks/audit.py).
+    parts = [
+        "(a.record_type = 'patient' AND (a.record_id = ? "
+        "OR (a.action IN ('patient.merge', 'patient.unmerge') "
+        "AND ',' || a.record_id || ',' LIKE ? ESCAPE '\\')))"
+    ]
+    params: list[Any] = [patient_id, f"%,{_like_escape(patient_id)},%"]
+    for record_type, table in PATIENT_TABLES.items():
+        parts.append(
+            f"(a.record_type = '{record_type}' AND a.record_id IN "
+            f"(SELECT id FROM {table} WHERE patient_id = ?))"
+        )
+        params.append(patient_id)
+    # An occurrence of a series that was never edited has no row of its own:
+    # its id is "<series id>.<recurrence id>".
+    parts.append(
+        "(a.record_type = 'appointment' AND instr(a.record_id, '.') > 0 AND "
+        "substr(a.record_id, 1, instr(a.record_id, '.') - 1) IN "
+        "(SELECT id FROM appointment_series WHERE patient_id = ?))"
+    )
+    params.append(patient_id)
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _where(flt: AuditFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.user_id is not None:
+        clauses.append("a.user_id = ?")
+        params.append(flt.user_id)
+    if flt.action:
+        if flt.action.endswith("*"):
+            clauses.append("a.action LIKE ? ESCAPE '\\'")
+            params.append(_like_escape(flt.action[:-1]) + "%")
+        else:
+            clauses.append("a.action = ?")
+            params.append(flt.action)
+    if flt.since is not None:
+        clauses.append("a.at >= ?")
+        params.append(flt.since)
+    if flt.until is not None:
+        clauses.append("a.at < ?")
+        params.append(flt.until)
+    if flt.patient_id is not None:
+        clause, more = _patient_clause(flt.patient_id)
+        clauses.append(clause)
+        params.extend(more)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def search(
+    db: Database,
+    flt: AuditFilter,
+    *,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    limit: int = 200,
+    newest_first: bool = True,
+) -> list[ListedEntry]:
+    """One page of matching entries, paged by sequence number (keyset paging:
+    page N costs no more than page 1)."""
+    where, params = _where(flt)
+    if before_seq is not None:
+        where += " AND a.seq < ?"
+        params.append(before_seq)
+    if after_seq is not None:
+        where += " AND a.seq > ?"
+        params.append(after_seq)
+    order = "DESC" if newest_first else "ASC"
+    rows = db.query(
+        f"SELECT {_LISTED} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
+        f"WHERE {where} ORDER BY a.seq {order} LIMIT ?",
+        [*params, int(limit)],
+    )
+    return [ListedEntry(*row) for row in rows]
+
+
+def iterate(
+    db: Database, flt: AuditFilter, batch: int = _BATCH
+) -> Iterator[ListedEntry]:
+    """Every matching entry, oldest first, read a batch at a time."""
+    after = 0
+    while True:
+        page = search(db, flt, after_seq=after, limit=batch, newest_first=False)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].seq
+
+
+def count(db: Database, flt: AuditFilter) -> int:
+    where, params = _where(flt)
+    return int(db.scalar(f"SELECT count(*) FROM audit_log a WHERE {where}", params))
+
+
+def actions(db: Database) -> list[str]:
+    """Every action name that occurs in the log, sorted."""
+    return [
+        str(r[0])
+        for r in db.query("SELECT DISTINCT action FROM audit_log ORDER BY action")
+    ]
+
+
+def patient_exists(db: Database, patient_id: str) -> bool:
+    return db.scalar("SELECT 1 FROM patients WHERE id = ?", (patient_id,)) is not None

@@ -84,9 +84,38 @@ TABLES: dict[str, TableSpec] = {
             bulk="content",
         ),
         _spec(
+            "break_glass",
+            "id",
+            "id user_id patient_id reason opened_at expires_at reviewed_at reviewed_by",
+            synced=True,
+        ),
+        _spec(
             "patient_merges",
             "id",
             "id survivor_id retired_id moved merged_at undone_at",
+            synced=True,
+        ),
+        # Schedule extras (issue #5, schema 8): hours, days off, waitlist, visits.
+        _spec("provider_hours", "id", "id weekly updated_at", synced=True),
+        _spec(
+            "provider_days_off",
+            "id",
+            "id provider_id first_day last_day label created_at",
+            synced=True,
+        ),
+        _spec(
+            "waitlist",
+            "id",
+            "id patient_id provider_id zone weekdays windows earliest latest "
+            "modality note status appointment_id created_at updated_at",
+            synced=True,
+        ),
+        _spec(
+            "virtual_visits",
+            "id",
+            "id appointment_id started_utc ended_utc modality platform link "
+            "participants location_country location_state consent_method "
+            "consent_utc consent_by problems note updated_at",
             synced=True,
         ),
     )

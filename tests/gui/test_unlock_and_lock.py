@@ -164,3 +164,35 @@ def test_reset_user_must_choose_a_new_pin_and_enrol(qtbot, window, harness) -> N
     qtbot.waitUntil(lambda: window.workspace is not None)
     assert window.session.user_name == "Bo Biller"
     assert not window.session.must_change_pin
+
+
+def test_reset_authenticator_enrols_the_new_entry_then_unlocks(
+    qtbot, window, harness
+) -> None:
+    admin = harness.unlock_admin()
+    enrolment = users.add_user(harness.service, admin, "Bo Biller", "biller", "246813")
+    users.reset_totp(harness.service, admin, "Bo Biller")
+    admin.lock()
+    window.show_unlock()
+    old_code = harness.code(enrolment.secret)
+
+    unlock_with(qtbot, window, "Bo Biller", "246813", old_code)
+    qtbot.waitUntil(lambda: gate(window).dialog is not None)
+    dialog = gate(window).dialog
+    assert window.workspace is None
+    assert gate(window).pin_edit.text() == ""
+    secret = dialog.enrolment.secret_label.text().replace(" ", "")
+    assert secret and secret != enrolment.secret
+    # A code from the old entry is refused and said so next to the code field.
+    harness.clock.advance(30)
+    qtbot.keyClicks(dialog.enrolment.code_edit, harness.code(enrolment.secret))
+    qtbot.mouseClick(dialog.buttons.buttons()[0], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.error.text() != "")
+    assert window.workspace is None
+    harness.clock.advance(30)
+    qtbot.keyClicks(dialog.enrolment.code_edit, code_at(secret, harness.clock.now()))
+    qtbot.mouseClick(dialog.buttons.buttons()[0], Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: window.workspace is not None)
+    assert window.session.user_name == "Bo Biller"
+    assert dialog.enrolment.secret_label.text() == ""

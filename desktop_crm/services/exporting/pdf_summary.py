@@ -68,7 +68,7 @@ class FontsMissing(CRMError):
         )
 
 
-class _SummaryPDF(FPDF):
+class ProductPDF(FPDF):
     """An A4/Letter-neutral page layout with the product footer on every page."""
 
     def footer(self) -> None:
@@ -78,13 +78,14 @@ class _SummaryPDF(FPDF):
         self.cell(0, 5, FOOTER, align="L")
         self.set_x(self.l_margin)
         self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.set_text_color(0)
 
 
-def _new_pdf(generated: datetime) -> _SummaryPDF:
+def _new_pdf(generated: datetime) -> ProductPDF:
     regular, bold = FONT_DIR / "DejaVuSans.ttf", FONT_DIR / "DejaVuSans-Bold.ttf"
     if not (regular.is_file() and bold.is_file()):
         raise FontsMissing
-    pdf = _SummaryPDF(format="letter")
+    pdf = ProductPDF(format="letter")
     pdf.add_font(FONT, "", str(regular))
     pdf.add_font(FONT, "B", str(bold))
     pdf.set_title("Patient record summary")

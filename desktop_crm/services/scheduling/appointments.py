@@ -20,6 +20,7 @@ from desktop_crm.errors import InvalidInput
 from desktop_crm.services.clock import Clock, SystemClock
 from desktop_crm.services.patients import PatientNotFound
 from desktop_crm.services.providers import Provider, list_providers
+from desktop_crm.services.roles import NotesScope
 from desktop_crm.services.scheduling import recurrence
 from desktop_crm.services.scheduling.model import (
     INACTIVE,
@@ -57,20 +58,18 @@ def _provider_users(session: Session) -> dict[str, str | None]:
 
 
 class ReasonPolicy:
-    """Decides, per provider, whether the session's user may read reasons."""
+    """Decides, per patient, whether the session's user may read reasons.
+
+    Reasons are visit notes: they need ``visits.notes`` and the patient in the
+    provider's notes scope (see ``roles.may_read_notes``).  A biller or front
+    desk sees the appointment, its time and status, never its reason.
+    """
 
     def __init__(self, session: Session) -> None:
-        from desktop_crm.services.roles import allows
+        self._scope = NotesScope(session)
 
-        self._all = allows(session.roles, "visits.notes")
-        self._user = session.user_id
-        self._owners = {} if self._all else _provider_users(session)
-
-    def visible(self, provider_id: str) -> bool:
-        if self._all:
-            return True
-        owner = self._owners.get(provider_id)
-        return owner is not None and owner == self._user
+    def visible(self, patient_id: str) -> bool:
+        return self._scope.covers(patient_id)
 
 
 # -- reading ---------------------------------------------------------------------
@@ -123,7 +122,7 @@ def _between(
     db = session.database()
     low, high = utc_text(start), utc_text(end)
     rows = schedule_queries.appointments_between(db, low, high, provider_id)
-    found = [from_row(r, policy.visible(str(r["provider_id"]))) for r in rows]
+    found = [from_row(r, policy.visible(str(r["patient_id"]))) for r in rows]
     series_rows = schedule_queries.series_between(db, low, high, provider_id)
     skip: dict[str, set[str]] = {}
     exceptions = schedule_queries.exceptions_of(db, [str(r["id"]) for r in series_rows])
@@ -135,7 +134,7 @@ def _between(
             # An occurrence starting up to a day earlier may still reach in.
             (start - timedelta(days=1), end),
             skip.get(str(row["id"]), set()),
-            policy.visible(str(row["provider_id"])),
+            policy.visible(str(row["patient_id"])),
         )
     found = [a for a in found if a.end > start and a.start < end]
     found.sort(key=lambda a: (a.start, a.provider_id, a.id))
@@ -180,13 +179,13 @@ def _load(session: Session, appointment_id: str, policy: ReasonPolicy) -> Appoin
     db = session.database()
     row = schedule_queries.appointment(db, appointment_id)
     if row is not None:
-        return from_row(row, policy.visible(str(row["provider_id"])))
+        return from_row(row, policy.visible(str(row["patient_id"])))
     series_id, dot, key = appointment_id.partition(".")
     series = schedule_queries.series(db, series_id) if dot else None
     if series is None:
         raise AppointmentNotFound
     for occ in _series_occurrences(
-        series, None, set(), policy.visible(str(series["provider_id"]))
+        series, None, set(), policy.visible(str(series["patient_id"]))
     ):
         if occ.recurrence_id == key:
             return occ
@@ -199,7 +198,7 @@ def patient_appointments(session: Session, patient_id: str) -> list[Appointment]
     db = session.database()
     policy = ReasonPolicy(session)
     found = [
-        from_row(r, policy.visible(str(r["provider_id"])))
+        from_row(r, policy.visible(str(r["patient_id"])))
         for r in schedule_queries.patient_appointments(db, patient_id)
     ]
     series_rows = schedule_queries.patient_series(db, patient_id)
@@ -209,7 +208,7 @@ def patient_appointments(session: Session, patient_id: str) -> list[Appointment]
             row,
             None,
             skip.get(str(row["id"]), set()),
-            policy.visible(str(row["provider_id"])),
+            policy.visible(str(row["patient_id"])),
         )
     return sorted(found, key=lambda a: (a.start, a.id))
 

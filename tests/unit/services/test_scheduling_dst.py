@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from desktop_crm.services import patients, providers
+from desktop_crm.services import patients, providers, settings
 from desktop_crm.services.clock import ManualClock
 from desktop_crm.services.patient_model import ContactPoint, Patient
 from desktop_crm.services.scheduling import appointments, calendar_export, recurrence
@@ -190,6 +190,7 @@ def test_reason_hidden_from_front_desk(memory_vault, add_staff):
     )
 
     desk_view = appointments.get(desk, appt_id)
+    settings.save(session, {"access.provider_notes_scope": "all"})  # not own patient
     provider_view = appointments.get(session, appt_id)  # admin,provider: visits.notes
 
     assert desk_view.reason is None
