@@ -51,6 +51,11 @@ def register(
     add.add_argument("--location", help="where an in-person visit takes place")
     add.add_argument("--fold", choices=("earlier", "later"))
     add.add_argument("--allow-overlap", action="store_true")
+    add.add_argument(
+        "--allow-outside-hours",
+        action="store_true",
+        help="book even outside the provider's working hours or on a day off",
+    )
     listing = command(appts, "list", cmd_list, "one day's appointments")
     listing.add_argument("--date", required=True, help="YYYY-MM-DD, practice zone")
     listing.add_argument("--provider", help="exact display name")

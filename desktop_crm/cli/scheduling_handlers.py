@@ -19,7 +19,12 @@ import sys
 from desktop_crm.cli.commands import _run_unlocked
 from desktop_crm.errors import InvalidInput, UsageError
 from desktop_crm.services import providers, settings_keys
-from desktop_crm.services.scheduling import appointments, calendar_export, reminders
+from desktop_crm.services.scheduling import (
+    appointments,
+    calendar_export,
+    reminders,
+    working_hours,
+)
 from desktop_crm.services.scheduling.model import AppointmentRequest
 from desktop_crm.services.scheduling.timezones import (
     AmbiguousTime,
@@ -58,6 +63,9 @@ def cmd_add(args: argparse.Namespace) -> int:
             rrule=args.rrule or "",
         )
         try:
+            working_hours.check_request(
+                session, request, allow_outside=args.allow_outside_hours
+            )
             ids = appointments.book(session, request, allow_overlap=args.allow_overlap)
         except InvalidInput as exc:
             raise _start_error(exc) from exc

@@ -14,23 +14,23 @@ from PySide6.QtWidgets import (
 
 from desktop_crm.gui import fields
 from desktop_crm.gui.admin_widget import AdminWidget
+from desktop_crm.gui.audit_view import AuditView
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.patients.patients_widget import PatientsWidget
+from desktop_crm.gui.scheduling.schedule_widget import ScheduleWidget
+from desktop_crm.gui.scheduling.today_board import TodayBoard
 from desktop_crm.services.roles import allows
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
 
 # Sections that later issues fill; each says so plainly instead of pretending.
+# The last item is the permission a user needs to see the section at all.
 PLANNED = (
-    (
-        "Schedule",
-        "Appointments in the practice's time zone, video-visit links and reminders.",
-        "#5",
-    ),
     (
         "Messages",
         "Appointment reminders and messages to patients, with what was sent and when.",
         "#5",
+        "communications.read",
     ),
 )
 
@@ -77,19 +77,39 @@ class WorkspaceWidget(QWidget):
         self.pages = QStackedWidget()
         self.admin: AdminWidget | None = None
         self.patients: PatientsWidget | None = None
+        self.audit: AuditView | None = None
         if allows(session.roles, "patients.read"):
             self.patients = PatientsWidget(session, clipboard)
             self._add("Patients", self.patients)
-        for title, holds, issue in PLANNED:
-            self._add(title, planned_page(title, holds, issue))
+        self.today: TodayBoard | None = None
+        self.schedule: ScheduleWidget | None = None
+        if allows(session.roles, "appointments.read"):
+            self.today = TodayBoard(session, vault.clock)
+            self._add("Today", self.today)
+            self.schedule = ScheduleWidget(session, vault.clock)
+            self._add("Schedule", self.schedule)
+        for title, holds, issue, needs in PLANNED:
+            if allows(session.roles, needs):
+                self._add(title, planned_page(title, holds, issue))
+        if allows(session.roles, "audit.read"):
+            self.audit = AuditView(session)
+            self._add("Audit", self.audit)
         if allows(session.roles, "users.manage"):
             self.admin = AdminWidget(vault, session, clipboard)
             self.admin.settings_saved.connect(self.settings_saved)
             self._add("Admin", self.admin)
+        # What the unlock found that the user must know (an audit head
+        # problem, break-glass accesses waiting for review).
+        self.notices = fields.error_label("Notices")
+        self.notices.setObjectName("notices")
+        fields.show_message(self.notices, "\n".join(session.notices))
+        right = QVBoxLayout()
+        right.addWidget(self.notices)
+        right.addWidget(self.pages, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.nav)
-        layout.addWidget(self.pages, 1)
+        layout.addLayout(right, 1)
         self.nav.currentRowChanged.connect(self.on_nav_current_row_changed)
         self.nav.setCurrentRow(0)
 

@@ -117,7 +117,14 @@ def test_wizard_to_idle_lock_to_second_user(qtbot, setup_window, clock) -> None:
     finish_wizard(qtbot, wizard, clock)
     qtbot.waitUntil(lambda: window.workspace is not None)
     assert window.windowTitle() == f"Desktop CRM — {PRACTICE}"
-    assert window.workspace.sections() == ["Patients", "Schedule", "Messages", "Admin"]
+    assert window.workspace.sections() == [
+        "Patients",
+        "Today",
+        "Schedule",
+        "Messages",
+        "Audit",
+        "Admin",
+    ]
     clerk_secret = add_user(qtbot, window)
     clock.advance(5 * 60 + 1)
     qtbot.waitUntil(lambda: window.windowTitle() == LOCKED_TITLE, timeout=3000)

@@ -1,10 +1,12 @@
 """FHIR R4 import: files or folders of Bundles, single resources and NDJSON.
 
 Patients become patient records, Practitioners join the providers list and the
-Encounters of imported patients become past visits.  Each patient is its own
-transaction, so a transaction Bundle is not all-or-nothing here.  Other
-resource types, and JSON that is not FHIR, are counted as skipped.  NDJSON is
-read line by line, so memory stays bounded however large the file.
+Encounters of imported patients become past visits; Appointments and
+Communications are placed at the end of the run (see ``fhir_schedule``).
+Each patient is its own transaction, so a transaction Bundle is not
+all-or-nothing here.  Other resource types, and JSON that is not FHIR, are
+counted as skipped.  NDJSON is read line by line, so memory stays bounded
+however large the file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import unquote
 from desktop_crm.errors import InvalidInput
 from desktop_crm.services import providers
 from desktop_crm.services.importing import fhir_patient as fp
+from desktop_crm.services.importing.fhir_schedule import ScheduleImport
 from desktop_crm.services.importing.patient_sink import PatientSink, Where
 from desktop_crm.services.importing.report import Cancel, ImportReport, Progress
 from desktop_crm.services.importing.visits import VisitDraft, VisitWriter
@@ -31,7 +34,13 @@ JSON_SUFFIXES = (".json",)
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 #: Within a Bundle, practitioners go first, then patients, then encounters,
 #: so references inside the Bundle resolve whatever the entry order.
-_PHASE = {"Practitioner": 0, "Patient": 1, "Encounter": 2}
+_PHASE = {
+    "Practitioner": 0,
+    "Patient": 1,
+    "Encounter": 2,
+    "Appointment": 3,
+    "Communication": 3,
+}
 
 
 class Cancelled(Exception):
@@ -60,6 +69,7 @@ class FhirRun:
     done: int = 0
     patients: PatientSink = field(init=False)
     visits: VisitWriter = field(init=False)
+    schedule: ScheduleImport = field(init=False)
     patient_refs: dict[str, str] = field(default_factory=dict)
     provider_refs: dict[str, str] = field(default_factory=dict)
     deferred: list[VisitDraft] = field(default_factory=list)
@@ -69,6 +79,7 @@ class FhirRun:
         self.visits = VisitWriter(
             self.session, self.report, self.resolve_provider, self.dry_run
         )
+        self.schedule = ScheduleImport(self.session, self.report, self.dry_run)
 
     # -- files --------------------------------------------------------------------
 
@@ -189,6 +200,9 @@ class FhirRun:
                 self._practitioner(entry)
             elif kind == "Encounter":
                 self._encounter(entry)
+            elif kind in ("Appointment", "Communication"):
+                key = entry.full_url or fp.resource_label(entry.resource)
+                self.schedule.add(entry.where, key, entry.resource)
             else:
                 self.report.skipped += 1
             self._tick()
@@ -283,6 +297,7 @@ class FhirRun:
                 self.visits.add(patient_id, draft)
         self.deferred = []
         self.visits.finish()
+        self.schedule.finish(self.resolve_patient, self.resolve_provider)
 
     # -- references ---------------------------------------------------------------
 

@@ -40,14 +40,24 @@ class ImportReport:
     warnings: list[Rejection] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     updated: int = 0
+    appointments: int = 0
+    communications: int = 0
     cancelled: bool = False
     dry_run: bool = False
 
     def summary_line(self) -> str:
         """The one-line summary the command line ends with."""
+        scheduling = "".join(
+            f", {count} {label}"
+            for count, label in (
+                (self.appointments, "appointments"),
+                (self.communications, "communications"),
+            )
+            if count
+        )
         return (
             f"imported: {self.patients} patients, {self.practitioners} "
-            f"practitioners, {self.encounters} encounters; unchanged: "
+            f"practitioners, {self.encounters} encounters{scheduling}; unchanged: "
             f"{self.unchanged}; skipped: {self.skipped}; rejected: "
             f"{len(self.rejected)}"
         )

@@ -80,22 +80,41 @@ def _exception_values(occ: Appointment, **changes: Any) -> Row:
     return values | changes
 
 
+def _one_mutation(
+    session: Session, occ: Appointment, now: str, **changes: Any
+) -> Mutation:
+    """The change of a single appointment, or an occurrence stored as an exception."""
+    if schedule_queries.appointment(session.database(), occ.id) is not None:
+        return Mutation("appointments", occ.id, "update", changes | {"updated_at": now})
+    values = _exception_values(occ, **changes) | {"created_at": now, "updated_at": now}
+    return Mutation("appointments", occ.id, "insert", values)
+
+
 def _save_one(
     session: Session, occ: Appointment, action: str, now: str, **changes: Any
 ) -> None:
     """Update a single appointment, or store an occurrence as an exception."""
-    db = session.database()
-    if schedule_queries.appointment(db, occ.id) is not None:
-        mutation = Mutation(
-            "appointments", occ.id, "update", changes | {"updated_at": now}
-        )
-    else:
-        values = _exception_values(occ, **changes) | {
-            "created_at": now,
-            "updated_at": now,
-        }
-        mutation = Mutation("appointments", occ.id, "insert", values)
+    mutation = _one_mutation(session, occ, now, **changes)
     session.write(AuditEvent(action, "appointment", occ.id), [mutation])
+
+
+def status_mutation(
+    session: Session, appointment_id: str, status: str, *, clock: Clock | None = None
+) -> tuple[Appointment, Mutation]:
+    """The appointment and the (unwritten) change of its status, for services
+    that write it together with rows of their own (a visit's start and close).
+
+    Raises:
+        NotPermitted: the user lacks ``appointments.write``.
+        AppointmentNotFound: no such appointment or occurrence.
+        InvalidInput: an unknown status, or ``cancelled`` (use ``cancel``).
+    """
+    if status not in STATUSES or status == "cancelled":
+        raise InvalidInput("status", f"choose one of {', '.join(STATUSES)}")
+    occ, _ = _target(session, appointment_id)
+    return occ, _one_mutation(
+        session, occ, _now(clock), status=status, cancel_reason=""
+    )
 
 
 def set_status(

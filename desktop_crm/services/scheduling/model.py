@@ -28,6 +28,17 @@ STATUSES = (
 #: Statuses that no longer hold the provider's time.
 INACTIVE = frozenset({"cancelled", "noshow"})
 MODALITIES = ("video", "phone", "in-person")
+#: How screens and printouts name statuses and modalities.
+STATUS_LABELS = {
+    "proposed": "Proposed",
+    "booked": "Booked",
+    "arrived": "Arrived",
+    "checked-in": "Checked in",
+    "fulfilled": "Done",
+    "cancelled": "Cancelled",
+    "noshow": "No-show",
+}
+MODALITY_LABELS = {"video": "Video", "phone": "Phone", "in-person": "In person"}
 MIN_DURATION = 5
 MAX_DURATION = 24 * 60
 MAX_TEXT = 500

@@ -1,0 +1,1 @@
+"""Scheduling screens (issue #5): calendar, booking, details, Today board."""
