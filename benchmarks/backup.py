@@ -1,6 +1,7 @@
 """Backup create/verify throughput and memory on a ~500 MB vault (issue #4).
 
-Run: `python benchmarks/backup.py [--mb 500]` (project root, in the venv).
+Run: `python benchmarks/backup.py [--mb 500] [--repeat 3]` (project root,
+in the venv).
 
 A child process builds a vault whose database holds about ``--mb`` MB:
 20 MB documents of random bytes attached to patients through the write
@@ -19,7 +20,12 @@ file and the same disk:
   row counts).
 
 Goals: create >= 3x restic, create within 2x of cp, memory growth <= 64 MB.
-Files are read warm (from the page cache) by every contender alike.
+Files are read warm (from the page cache) by every contender alike, and
+``sync`` runs before each one so none pays for another's dirty pages.
+``cp`` and openssl finish with their output still in the page cache; create
+(like ``dd conv=fsync``) returns only once its file is on the disk.
+``dd``, restic and create take turns ``--repeat`` times (the disk's speed
+drifts on a shared machine); each is reported by its best, with the range.
 DESKTOP_CRM_TEST_KDF=1 is set: Argon2id cost is not what is measured here.
 """
 
@@ -76,6 +82,9 @@ def build(work: Path, megabytes: int) -> None:
 
 
 def timed(action: Callable[[], object]) -> float:
+    # Start every contender with no dirty pages left by the one before (the
+    # kernel would otherwise still be writing them back during this one).
+    os.sync()
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
@@ -118,6 +127,7 @@ def open_vault(work: Path):  # type: ignore[no-untyped-def]
 
 
 def measure_create(session, out: Path) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
+    os.sync()
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     seconds = timed(lambda: backup.create_backup(session, out))
@@ -130,6 +140,7 @@ def measure_create(session, out: Path) -> tuple[float, int, int]:  # type: ignor
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--build-into", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build_into:
@@ -137,12 +148,29 @@ def main() -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="dcrm-bench-backup-", dir="/var/tmp"))
     try:
-        return bench(work, args.mb)
+        return bench(work, args.mb, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench(work: Path, megabytes: int) -> int:
+def spread(size: int, times: list[float]) -> str:
+    """Best rate, then the range over the repeats."""
+    if len(times) == 1:
+        return rate(size, times[0])
+    low, high = size / 1e6 / max(times), size / 1e6 / min(times)
+    return f"{rate(size, min(times))}  [{low:.0f}-{high:.0f} over {len(times)}]"
+
+
+def flushed_copy(database: Path, work: Path) -> float:
+    target = work / "copy2.db"
+    seconds = timed(
+        lambda: run("dd", f"if={database}", f"of={target}", "bs=1M", "conv=fsync")
+    )
+    target.unlink()
+    return seconds
+
+
+def bench(work: Path, megabytes: int, repeat: int) -> int:
     started = time.perf_counter()
     run(sys.executable, __file__, "--mb", str(megabytes), "--build-into", str(work))
     print(f"vault built in {time.perf_counter() - started:.1f} s")
@@ -154,42 +182,52 @@ def bench(work: Path, megabytes: int) -> int:
     key = os.urandom(32).hex()
 
     cp = timed(lambda: run("cp", str(database), str(work / "copy.db")))
-    cp_sync = timed(
-        lambda: run("dd", f"if={database}", f"of={work / 'copy2.db'}", "bs=1M",
-                    "conv=fsync")
-    )  # fmt: skip
     openssl = timed(
         lambda: run("openssl", "enc", "-aes-256-ctr", "-K", key, "-iv", "0" * 32,
                     "-in", str(database), "-out", str(work / "copy.enc"))
     )  # fmt: skip
     raw = raw_aes_gcm(256 << 20)
-    restic_s = restic(database, work / "restic")
-    create_s, peak, rss = measure_create(session, work / "b.dcrmbak")
-    backup_size = (work / "b.dcrmbak").stat().st_size
+    # The disk's speed drifts on a shared machine: the contenders that write
+    # a lot take turns, each ``repeat`` times, and each is judged by its best.
+    dd: list[float] = []
+    restics: list[float] = []
+    creates: list[float] = []
+    peak = rss = 0
+    out = work / "b.dcrmbak"
+    for _ in range(repeat):
+        dd.append(flushed_copy(database, work))
+        restic_s = restic(database, work / "restic")
+        shutil.rmtree(work / "restic", ignore_errors=True)
+        if restic_s is not None:
+            restics.append(restic_s)
+        out.unlink(missing_ok=True)
+        seconds, one_peak, one_rss = measure_create(session, out)
+        creates.append(seconds)
+        peak, rss = max(peak, one_peak), max(rss, one_rss)
+    backup_size = out.stat().st_size
     session.lock()
-    verify_s = timed(
-        lambda: backup.verify_backup(work / "b.dcrmbak", passphrase=PASSPHRASE)
-    )
+    verify_s = timed(lambda: backup.verify_backup(out, passphrase=PASSPHRASE))
 
     print(f"cp                      {rate(size, cp)}")
-    print(f"dd conv=fsync (cp+sync) {rate(size, cp_sync)}")
+    print(f"dd conv=fsync (cp+sync) {spread(size, dd)}")
     print(f"openssl aes-256-ctr     {rate(size, openssl)}")
     print(f"python AES-256-GCM raw  {rate(256 << 20, raw)}  (in memory)")
-    if restic_s is None:
+    if not restics:
         print("restic backup           not installed (apt-get install restic)")
     else:
-        print(f"restic backup           {rate(size, restic_s)}")
-    print(f"backup create           {rate(size, create_s)}")
+        print(f"restic backup           {spread(size, restics)}")
+    print(f"backup create           {spread(size, creates)}")
     print(f"backup verify           {rate(size, verify_s)}")
     print(f"backup file: {backup_size / 1e6:.1f} MB")
     print(
         f"create memory: tracemalloc peak {peak / 2**20:.1f} MiB, "
         f"ru_maxrss growth {rss / 2**20:.1f} MiB (goal <= 64)"
     )
-    print(f"create vs cp: {create_s / cp:.2f}x the time (goal <= 2)")
-    print(f"create vs cp with fsync: {create_s / cp_sync:.2f}x the time")
-    if restic_s is not None:
-        print(f"create vs restic: {restic_s / create_s:.2f}x faster (goal >= 3)")
+    best = min(creates)
+    print(f"create vs cp: {best / cp:.2f}x the time (goal <= 2)")
+    print(f"create vs cp with fsync: {best / min(dd):.2f}x the time")
+    if restics:
+        print(f"create vs restic: {min(restics) / best:.2f}x faster (goal >= 3)")
     return 0
 
 

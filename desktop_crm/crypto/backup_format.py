@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from desktop_crm.crypto import primitives as p
 from desktop_crm.crypto.kdf import SALT_BYTES, KDFParams, argon2id, testing_enabled
@@ -377,39 +377,83 @@ def _chunk_ad(header_hash: bytes, index: int, final: bool) -> bytes:
 
 
 # -- writing -------------------------------------------------------------------
+@runtime_checkable
+class RecordSink(Protocol):
+    """Where a ``BackupWriter`` sends the file's bytes, in order.
+
+    ``take`` hands out a buffer to seal the next chunk into; ``put_record``
+    hands it back filled (the sink owns it until it has written it);
+    ``put_bytes`` queues bytes the writer does not reuse.  ``sha256`` is the
+    digest of every byte written (complete once the sink has finished).
+    """
+
+    sha256: hashlib._Hash
+
+    def take(self, size: int) -> bytearray: ...
+
+    def put_record(self, buffer: bytearray, length: int) -> None: ...
+
+    def put_bytes(self, data: bytes) -> None: ...
+
+
+class StreamSink:
+    """Writes to a binary stream at once, reusing one buffer (in-memory files)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._buffer = bytearray()
+        self.sha256 = hashlib.sha256()
+
+    def take(self, size: int) -> bytearray:
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        return self._buffer
+
+    def put_record(self, buffer: bytearray, length: int) -> None:
+        self.put_bytes(memoryview(buffer)[:length])
+
+    def put_bytes(self, data: bytes | memoryview) -> None:
+        self._out.write(data)
+        self.sha256.update(data)
+
+
 class BackupWriter:
     """Writes one backup: the header, then the payload cut into sealed chunks.
 
     The payload length is fixed in the header, so the writer knows which chunk
-    is the final one.  ``sha256`` is the digest of every byte written.
+    is the final one.  Each chunk is sealed straight into a buffer the sink
+    hands out, so the only copies are the read into the chunk buffer and the
+    write out of the sink's.  ``sha256`` is the digest of every byte written.
     """
 
-    def __init__(self, out: BinaryIO, header: BackupHeader, content_key: bytes):
+    def __init__(
+        self, out: BinaryIO | RecordSink, header: BackupHeader, content_key: bytes
+    ):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self._out = out
+        self._sink = out if isinstance(out, RecordSink) else StreamSink(out)
         self._aead = AESGCM(content_key)
         self._chunk = header.chunk_size
+        self._record = NONCE_BYTES + self._chunk + TAG_BYTES
         self._left = header.payload_bytes
         self._buffer = bytearray(self._chunk)
         self._view = memoryview(self._buffer)
         self._fill = 0
         self._index = 0
-        self.sha256 = hashlib.sha256()
         self.size = 0
         body = header.to_json()
         if len(body) > MAX_HEADER_BYTES:
             raise ValueError("backup header too large")
         prefix = MAGIC + _LENGTH.pack(len(body)) + body
         self._header_hash = hashlib.sha256(prefix).digest()
-        self._emit(prefix)
-        self._emit(hmac.new(_mac_key(content_key), prefix, hashlib.sha256).digest())
+        mac = hmac.new(_mac_key(content_key), prefix, hashlib.sha256).digest()
+        self._sink.put_bytes(prefix + mac)
+        self.size += len(prefix) + len(mac)
 
-    def _emit(self, *parts: bytes) -> None:
-        for part in parts:
-            self._out.write(part)
-            self.sha256.update(part)
-            self.size += len(part)
+    @property
+    def sha256(self) -> hashlib._Hash:
+        """The digest of the file so far (of all of it once the sink finished)."""
+        return self._sink.sha256
 
     def _room(self) -> int:
         return min(self._chunk - self._fill, self._left)
@@ -417,13 +461,19 @@ class BackupWriter:
     def _flush_if_full(self) -> None:
         if self._fill and (self._fill == self._chunk or self._left == 0):
             final = self._left == 0
+            record = self._sink.take(self._record)
+            out = memoryview(record)
+            length = NONCE_BYTES + self._fill + TAG_BYTES
             nonce = p.random_bytes(NONCE_BYTES)
-            sealed = self._aead.encrypt(
+            out[:NONCE_BYTES] = nonce
+            self._aead.encrypt_into(
                 nonce,
                 self._view[: self._fill],
                 _chunk_ad(self._header_hash, self._index, final),
+                out[NONCE_BYTES:length],
             )
-            self._emit(nonce, sealed)
+            self._sink.put_record(record, length)
+            self.size += length
             self._index += 1
             self._fill = 0
 
@@ -570,22 +620,32 @@ class BackupReader:
         h = self.header
         self._source.seek(self.chunks_offset)
         left = h.payload_bytes
+        # One buffer for every record: read into it, hash it, decrypt from it.
+        record = memoryview(bytearray(NONCE_BYTES + h.chunk_size + TAG_BYTES))
         for index in range(h.chunk_count):
             plain_len = min(h.chunk_size, left)
-            record = self._read_exact(
-                NONCE_BYTES + plain_len + TAG_BYTES, f"chunk {index}"
-            )
+            view = record[: NONCE_BYTES + plain_len + TAG_BYTES]
+            self._read_into(view, f"chunk {index}")
             final = index == h.chunk_count - 1
             try:
                 plain = aead.decrypt(
-                    record[:NONCE_BYTES],
-                    record[NONCE_BYTES:],
+                    view[:NONCE_BYTES],
+                    view[NONCE_BYTES:],
                     _chunk_ad(self.header_hash, index, final),
                 )
             except InvalidTag as exc:
                 raise BackupTampered(f"at chunk {index}", chunk=index) from exc
             left -= plain_len
             yield plain
+
+    def _read_into(self, view: memoryview, what: str) -> None:
+        got = 0
+        while got < len(view):
+            count = self._source.readinto(view[got:])  # type: ignore[attr-defined]
+            if not count:
+                raise BackupTruncated(f"it ends inside the {what}")
+            got += count
+        self.sha256.update(view)
 
 
 # -- the inner manifest ------------------------------------------------------------
@@ -668,7 +728,9 @@ def split_payload(
     if manifest.db_bytes != payload_total - end:
         raise BackupTampered("the manifest's database size does not match")
     rest = bytes(pending[end:])
-    p.wipe(pending)
+    # Only the manifest (it holds the DEK) is secret; the rest is database
+    # pages, still encrypted.  Same-length slice assignment zeroes in place.
+    pending[:end] = bytes(end)
 
     def database() -> Iterator[bytes]:
         if rest:

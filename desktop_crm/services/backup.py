@@ -35,6 +35,8 @@ from desktop_crm.errors import CRMError, InvalidInput, NotPermitted, VaultError
 from desktop_crm.platform.atomic import PRIVATE_FILE, ensure_private_dir, fsync_dir
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
+from desktop_crm.services.backup_io import FLUSH_EVERY as BACKGROUND_FLUSH
+from desktop_crm.services.backup_io import BackgroundFileSink
 from desktop_crm.services.clock import Clock, SystemClock, iso
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import (
@@ -192,15 +194,13 @@ def _clear_stale_partials(out: Path) -> None:
             stale.unlink()
 
 
-def _open_temp(out: Path) -> tuple[Path, BinaryIO]:
+def _open_temp(out: Path) -> tuple[Path, int]:
     temp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.partial")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except OSError as exc:
         raise _destination_failed(out, exc) from exc
-    # Buffered on purpose: a buffered writer retries short writes and raises
-    # on a full disk, where a raw one may silently write less.
-    return temp, os.fdopen(fd, "wb")
+    return temp, fd
 
 
 def _new_header(
@@ -233,7 +233,7 @@ def _tick(
 
 def _write_backup(
     session: Session,
-    handle: BinaryIO,
+    sink: fmt.RecordSink,
     created_at: str,
     chunk_size: int,
     progress: Progress | None,
@@ -265,7 +265,7 @@ def _write_backup(
         )
         inner = manifest.to_bytes()
         primitives.wipe(manifest.dek)
-        writer = fmt.BackupWriter(handle, header, bytes(content_key))
+        writer = fmt.BackupWriter(sink, header, bytes(content_key))
         writer.write(inner)
         done = len(inner)
         for got in writer.copy_from(snap.handle, snap.size):
@@ -309,14 +309,18 @@ def create_backup(
     try:
         _check_destination(out)
         _clear_stale_partials(out)
-        temp, handle = _open_temp(out)
+        temp, fd = _open_temp(out)
         try:
-            with handle:
-                writer, header = _write_backup(
-                    session, handle, now, chunk_size, progress, cancel, content_key
-                )
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                # The sink writes (and flushes) in the background while the
+                # next chunks are read and sealed; leaving the block waits.
+                with BackgroundFileSink(fd) as sink:
+                    writer, header = _write_backup(
+                        session, sink, now, chunk_size, progress, cancel, content_key
+                    )
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temp, out)
             fsync_dir(out.parent)
         except OSError as exc:
@@ -427,14 +431,18 @@ def _extract(
             fd = os.open(
                 database_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE
             )
-            with os.fdopen(fd, "wb") as sink:
-                for piece in database:
-                    sink.write(piece)
-                    done += len(piece)
-                    _tick(progress, cancel, done, total)
+            try:
+                # Written in the background while the next chunks decrypt.
+                flush = BACKGROUND_FLUSH if durable else None
+                with BackgroundFileSink(fd, flush_every=flush, digest=False) as sink:
+                    for piece in database:
+                        sink.put_bytes(piece)
+                        done += len(piece)
+                        _tick(progress, cancel, done, total)
                 if durable:
-                    sink.flush()
-                    os.fsync(sink.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
         finally:
             primitives.wipe(key)
     return _Extracted(
