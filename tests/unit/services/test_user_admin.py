@@ -16,7 +16,6 @@ from desktop_crm.errors import (
     InvalidInput,
     LockedOut,
     NotPermitted,
-    TOTPRequired,
 )
 from desktop_crm.services import keys, providers, users
 from desktop_crm.services.vault import TOTPEnrolmentRequired
