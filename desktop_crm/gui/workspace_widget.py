@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QStackedWidget,
     QVBoxLayout,
@@ -17,37 +16,12 @@ from desktop_crm.gui.admin_widget import AdminWidget
 from desktop_crm.gui.audit_view import AuditView
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.patients.patients_widget import PatientsWidget
+from desktop_crm.gui.scheduling.messages_view import MessagesView
 from desktop_crm.gui.scheduling.schedule_widget import ScheduleWidget
 from desktop_crm.gui.scheduling.today_board import TodayBoard
 from desktop_crm.services.roles import allows
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
-
-# Sections that later issues fill; each says so plainly instead of pretending.
-# The last item is the permission a user needs to see the section at all.
-PLANNED = (
-    (
-        "Messages",
-        "Appointment reminders and messages to patients, with what was sent and when.",
-        "#5",
-        "communications.read",
-    ),
-)
-
-
-def planned_page(title: str, holds: str, issue: str) -> QWidget:
-    """A page for a section that is not built yet."""
-    page = QWidget()
-    page.setObjectName(f"page_{title.lower()}")
-    layout = QVBoxLayout(page)
-    layout.setContentsMargins(32, 24, 32, 24)
-    layout.addWidget(fields.heading(title))
-    layout.addWidget(fields.hint_label(holds))
-    arrives = QLabel(f"Not built yet. Arrives with issue {issue}.")
-    arrives.setObjectName("arrives")
-    layout.addWidget(arrives)
-    layout.addStretch(1)
-    return page
 
 
 class WorkspaceWidget(QWidget):
@@ -88,9 +62,10 @@ class WorkspaceWidget(QWidget):
             self._add("Today", self.today)
             self.schedule = ScheduleWidget(session, vault.clock)
             self._add("Schedule", self.schedule)
-        for title, holds, issue, needs in PLANNED:
-            if allows(session.roles, needs):
-                self._add(title, planned_page(title, holds, issue))
+        self.messages: MessagesView | None = None
+        if allows(session.roles, "communications.read"):
+            self.messages = MessagesView(session, vault.clock)
+            self._add("Messages", self.messages)
         if allows(session.roles, "audit.read"):
             self.audit = AuditView(session)
             self._add("Audit", self.audit)

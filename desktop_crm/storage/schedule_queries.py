@@ -182,6 +182,28 @@ def patient_communications(db: Database, patient_id: str) -> list[Row]:
     )
 
 
+def communications_between(
+    db: Database, since_utc: str, until_utc: str, limit: int
+) -> list[Row]:
+    """Practice-wide communications in ``[since, until)``, newest first.
+
+    Each row also carries ``family`` and ``given`` of the patient and
+    ``user_name`` of the user who logged it (empty if unknown).  The range
+    is read through the ``communications_at`` index (schema 9).
+    """
+    columns = [*COMMUNICATION_COLUMNS, "family", "given", "user_name"]
+    sql = (
+        "SELECT "
+        + ", ".join(f"c.{c}" for c in COMMUNICATION_COLUMNS)
+        + ", coalesce(p.family, ''), coalesce(p.given, ''), coalesce(u.name, '')"
+        " FROM communications c"
+        " LEFT JOIN patients p ON p.id = c.patient_id"
+        " LEFT JOIN users u ON u.id = c.user_id"
+        " WHERE c.at >= ? AND c.at < ? ORDER BY c.at DESC, c.id LIMIT ?"
+    )
+    return _rows(db, columns, sql, [since_utc, until_utc, limit])
+
+
 def reminder_ids_of(db: Database, appointment_ids: Sequence[str]) -> set[str]:
     """Ids of the reminder rows already planned for these appointments."""
     found: set[str] = set()

@@ -21,6 +21,7 @@ CHANNELS = ("call", "email", "sms", "letter", "portal")
 DIRECTIONS = ("in", "out")
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
+RECENT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,47 @@ def for_patient(session: Session, patient_id: str) -> list[Communication]:
     rows = schedule_queries.patient_communications(session.database(), patient_id)
     session.write(AuditEvent("communication.list", "patient", patient_id))
     return [_from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class LoggedContact:
+    """A communication with the names a practice-wide list shows."""
+
+    communication: Communication
+    patient_name: str
+    user_name: str
+
+
+def recent(
+    session: Session,
+    since_utc: datetime,
+    until_utc: datetime,
+    limit: int = RECENT_LIMIT,
+) -> list[LoggedContact]:
+    """The practice's communications from ``since_utc`` up to (not including)
+    ``until_utc``, newest first, at most ``limit`` (audited as one read).
+
+    Raises:
+        NotPermitted: the user lacks ``communications.read``.
+        InvalidInput: ``until`` before ``since``, or a limit below 1.
+    """
+    session.require("communications.read")
+    if until_utc < since_utc:
+        raise InvalidInput("until", "the end of the range is before its start")
+    if limit < 1:
+        raise InvalidInput("limit", "ask for at least one entry")
+    rows = schedule_queries.communications_between(
+        session.database(), utc_text(since_utc), utc_text(until_utc), limit
+    )
+    session.write(AuditEvent("communication.list", "practice"))
+    return [
+        LoggedContact(_from_row(r), _display_name(r), str(r["user_name"])) for r in rows
+    ]
+
+
+def _display_name(row: dict[str, object]) -> str:
+    family, given = str(row["family"]), str(row["given"])
+    return f"{family}, {given}" if given else family
 
 
 def _from_row(row: dict[str, object]) -> Communication:
