@@ -35,9 +35,11 @@ from desktop_crm.crypto import totp
 from desktop_crm.errors import NotPermitted
 from desktop_crm.platform.secret_store import MemorySecretStore
 from desktop_crm.services import (
+    audit_log,
     backup,
     backup_drill,
     backup_schedule,
+    break_glass,
     compliance,
     documents,
     keys,
@@ -532,24 +534,54 @@ ACTIONS: dict[str, Action] = {
     "compliance.report": Action(
         "reports.compliance", lambda c, _: compliance.report(_s(c))
     ),
-    # PLACE FOR THE AUDIT ENGINEER (audit viewer / `audit export`): add the
-    # actions of `audit.read` and `audit.export` here and remove those two
-    # permissions from PENDING below.
-    # PLACE FOR THE USERS ENGINEER (user role / deactivate / reset-totp /
-    # unlock, break-glass open and review): add those actions here
-    # (`users.manage`, `break_glass.review`) and remove `break_glass.review`
-    # from PENDING below.
+    "audit_log.page": Action(
+        "audit.read", lambda c, _: audit_log.page(_s(c), audit_log.AuditQuery())
+    ),
+    "audit_log.count": Action(
+        "audit.read", lambda c, _: audit_log.count(_s(c), audit_log.AuditQuery())
+    ),
+    "audit_log.accounting": Action(
+        "audit.read", lambda c, _: audit_log.accounting(_s(c), _i(c, "patient"))
+    ),
+    "audit_log.user_names": Action(
+        "audit.read", lambda c, _: audit_log.user_names(_s(c))
+    ),
+    "audit_log.write_csv": Action(
+        "audit.export",
+        lambda c, _: audit_log.write_csv(_s(c), audit_log.AuditQuery(), io.StringIO()),
+        needs=("audit.read", "audit.export"),
+    ),
+    "audit_log.export_pdf": Action(
+        "audit.export",
+        lambda c, _: audit_log.export_pdf(_s(c), audit_log.AuditQuery()),
+        needs=("audit.read", "audit.export"),
+    ),
+    "break_glass.review_queue": Action(
+        "break_glass.review", lambda c, _: break_glass.review_queue(_s(c))
+    ),
+    "break_glass.waiting_count": Action(
+        "break_glass.review", lambda c, _: break_glass.waiting_count(_s(c))
+    ),
+    "users.change_roles": Action(
+        "users.manage",
+        lambda c, _: users.change_roles(c.vault, _s(c), OTHER, "biller"),
+    ),
+    "users.deactivate_user": Action(
+        "users.manage", lambda c, _: users.deactivate_user(c.vault, _s(c), OTHER)
+    ),
+    "users.reset_totp": Action(
+        "users.manage", lambda c, _: users.reset_totp(c.vault, _s(c), OTHER)
+    ),
+    "users.unlock_user": Action(
+        "users.manage", lambda c, _: users.unlock_user(c.vault, _s(c), OTHER)
+    ),
 }
 
 #: Permissions whose service actions other engineers are writing right now
 #: (issue #6).  Each must leave this set in the same change that adds its
 #: action to ACTIONS; ``test_pending_permissions_have_no_action_yet`` fails
 #: otherwise, and any other permission without an action fails at once.
-PENDING: dict[str, str] = {
-    "audit.read": "audit viewer (audit engineer)",
-    "audit.export": "audit export CSV/PDF (audit engineer)",
-    "break_glass.review": "break-glass review queue (users engineer)",
-}
+PENDING: dict[str, str] = {}
 
 
 # -- the tests ---------------------------------------------------------------------
