@@ -280,6 +280,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 "off the end of the log cannot be ruled out"
             )
         count = audit.verify(session.database(), session.kept_head)
+        # The search catalog is derived from the log: make it whole again.
+        audit.catch_up(session.database(), full_check=True)
         print(f"audit: {count} entries, chain intact")
 
     return _run_unlocked(args, verify)

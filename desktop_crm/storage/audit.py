@@ -175,32 +175,73 @@ class ListedEntry:
     outcome: str
 
 
-def _patient_clause(patient_id: str) -> tuple[str, list[Any]]:
-    """Entries about the patient, its merges, and the rows tied to it."""
-    # TODO(#6): the merge term (LIKE) keeps SQLite from using the record
-    # index for the whole OR, so one patient's accounting reads the whole log
-    # (about 1.5 s at 1,000,000 entries, benchmarks/audit.py).
-    parts = [
-        "(a.record_type = 'patient' AND (a.record_id = ? "
-        "OR (a.action IN ('patient.merge', 'patient.unmerge') "
-        "AND ',' || a.record_id || ',' LIKE ? ESCAPE '\\')))"
-    ]
-    params: list[Any] = [patient_id, f"%,{_like_escape(patient_id)},%"]
-    for record_type, table in PATIENT_TABLES.items():
-        parts.append(
-            f"(a.record_type = '{record_type}' AND a.record_id IN "
-            f"(SELECT id FROM {table} WHERE patient_id = ?))"
+def catch_up(db: Database, *, full_check: bool = False) -> None:
+    """Bring the search catalog up to the newest entry (schema 7).
+
+    Derived data, like the patient search index: it is written here, when
+    the log is searched, rather than in every commit of the write path.
+    With ``full_check`` (``audit verify`` asks for it) a catalog with rows
+    missing, deleted behind the product's back, is rebuilt.
+    """
+    if not full_check and _catalogued(db) >= _newest(db):
+        return
+    with db.transaction():
+        last = _catalogued(db)
+        if full_check and db.scalar("SELECT count(*) FROM audit_catalog") != last:
+            db.execute("DELETE FROM audit_catalog")
+            db.execute("DELETE FROM audit_patients")
+            last = 0
+        if _newest(db) <= last:
+            return
+        db.execute(
+            "INSERT OR IGNORE INTO audit_catalog (seq, at, user_id, action) "
+            "SELECT seq, at, user_id, action FROM audit_log WHERE seq > ?",
+            (last,),
         )
-        params.append(patient_id)
+        _catalog_patients(db, last)
+
+
+def _catalogued(db: Database) -> int:
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM audit_catalog"))
+
+
+def _newest(db: Database) -> int:
+    return int(db.scalar("SELECT coalesce(max(seq), 0) FROM audit_log"))
+
+
+def _catalog_patients(db: Database, after: int) -> None:
+    add = "INSERT OR IGNORE INTO audit_patients (patient_id, seq) "
+    db.execute(
+        add + "SELECT record_id, seq FROM audit_log WHERE seq > ? AND "
+        "record_type = 'patient' AND record_id IS NOT NULL AND "
+        "instr(record_id, ',') = 0",
+        (after,),
+    )
+    # A merge names both patients: "<kept>,<retired>".
+    merges = db.query(
+        "SELECT seq, record_id FROM audit_log WHERE seq > ? AND "
+        "record_type = 'patient' AND instr(record_id, ',') > 0",
+        (after,),
+    )
+    for seq, ids in merges:
+        for patient_id in str(ids).split(","):
+            if patient_id:
+                db.execute(add + "VALUES (?, ?)", (patient_id, seq))
+    for record_type, table in PATIENT_TABLES.items():
+        db.execute(
+            add + f"SELECT t.patient_id, a.seq FROM audit_log a JOIN {table} t "
+            "ON t.id = a.record_id WHERE a.seq > ? AND a.record_type = ?",
+            (after, record_type),
+        )
     # An occurrence of a series that was never edited has no row of its own:
     # its id is "<series id>.<recurrence id>".
-    parts.append(
-        "(a.record_type = 'appointment' AND instr(a.record_id, '.') > 0 AND "
-        "substr(a.record_id, 1, instr(a.record_id, '.') - 1) IN "
-        "(SELECT id FROM appointment_series WHERE patient_id = ?))"
+    db.execute(
+        add + "SELECT s.patient_id, a.seq FROM audit_log a JOIN appointment_series s "
+        "ON s.id = substr(a.record_id, 1, instr(a.record_id, '.') - 1) "
+        "WHERE a.seq > ? AND a.record_type = 'appointment' "
+        "AND instr(a.record_id, '.') > 0",
+        (after,),
     )
-    params.append(patient_id)
-    return "(" + " OR ".join(parts) + ")", params
 
 
 def _like_escape(text: str) -> str:
@@ -208,29 +249,38 @@ def _like_escape(text: str) -> str:
 
 
 def _where(flt: AuditFilter) -> tuple[str, list[Any]]:
+    """Conditions on the catalog ``c`` and, again, on the log row ``a``."""
     clauses: list[str] = []
     params: list[Any] = []
     if flt.user_id is not None:
-        clauses.append("a.user_id = ?")
+        clauses.append("c.user_id = ? AND a.user_id = c.user_id")
         params.append(flt.user_id)
     if flt.action:
         if flt.action.endswith("*"):
-            clauses.append("a.action LIKE ? ESCAPE '\\'")
+            clauses.append("c.action LIKE ? ESCAPE '\\'")
             params.append(_like_escape(flt.action[:-1]) + "%")
         else:
-            clauses.append("a.action = ?")
+            clauses.append("c.action = ?")
             params.append(flt.action)
+        clauses.append("a.action = c.action")
     if flt.since is not None:
-        clauses.append("a.at >= ?")
+        clauses.append("c.at >= ?")
         params.append(flt.since)
     if flt.until is not None:
-        clauses.append("a.at < ?")
+        clauses.append("c.at < ?")
         params.append(flt.until)
+    if flt.since is not None or flt.until is not None:
+        clauses.append("a.at = c.at")
     if flt.patient_id is not None:
-        clause, more = _patient_clause(flt.patient_id)
-        clauses.append(clause)
-        params.extend(more)
+        clauses.append("c.seq IN (SELECT seq FROM audit_patients WHERE patient_id = ?)")
+        params.append(flt.patient_id)
     return (" AND ".join(clauses) or "1"), params
+
+
+_FROM = (
+    "FROM audit_catalog c JOIN audit_log a ON a.seq = c.seq "
+    "LEFT JOIN users u ON u.id = a.user_id"
+)
 
 
 def search(
@@ -244,17 +294,17 @@ def search(
 ) -> list[ListedEntry]:
     """One page of matching entries, paged by sequence number (keyset paging:
     page N costs no more than page 1)."""
+    catch_up(db)
     where, params = _where(flt)
     if before_seq is not None:
-        where += " AND a.seq < ?"
+        where += " AND c.seq < ?"
         params.append(before_seq)
     if after_seq is not None:
-        where += " AND a.seq > ?"
+        where += " AND c.seq > ?"
         params.append(after_seq)
     order = "DESC" if newest_first else "ASC"
     rows = db.query(
-        f"SELECT {_LISTED} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-        f"WHERE {where} ORDER BY a.seq {order} LIMIT ?",
+        f"SELECT {_LISTED} {_FROM} WHERE {where} ORDER BY c.seq {order} LIMIT ?",
         [*params, int(limit)],
     )
     return [ListedEntry(*row) for row in rows]
@@ -274,15 +324,23 @@ def iterate(
 
 
 def count(db: Database, flt: AuditFilter) -> int:
+    catch_up(db)
     where, params = _where(flt)
-    return int(db.scalar(f"SELECT count(*) FROM audit_log a WHERE {where}", params))
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM audit_catalog c JOIN audit_log a ON a.seq = c.seq "
+            f"WHERE {where}",
+            params,
+        )
+    )
 
 
 def actions(db: Database) -> list[str]:
     """Every action name that occurs in the log, sorted."""
+    catch_up(db)
     return [
         str(r[0])
-        for r in db.query("SELECT DISTINCT action FROM audit_log ORDER BY action")
+        for r in db.query("SELECT DISTINCT action FROM audit_catalog ORDER BY action")
     ]
 
 

@@ -264,3 +264,56 @@ def test_other_roles_are_refused(memory_vault, add_staff, record, roles):
 
     assert _log_size(memory_vault.created.session) == before
     staff.lock()
+
+
+def test_catalog_follows_the_log_and_repairs_a_gap(session, record):
+    patient_id, _, _ = record
+    db = session.database()
+    first = audit_log.count(session, AuditQuery(patient_id=patient_id))
+    patients.open_patient(session, patient_id)  # a new entry after the catch-up
+    assert audit_log.count(session, AuditQuery(patient_id=patient_id)) == first + 1
+    # Rows removed from the derived catalog behind the product's back come
+    # back at the next full check (which `audit verify` runs).
+    with db.transaction():
+        db.execute("DELETE FROM audit_catalog WHERE seq = 2")
+        db.execute("DELETE FROM audit_patients")
+    audit.catch_up(db, full_check=True)
+    assert audit_log.count(session, AuditQuery()) == _log_size(session)
+    assert audit_log.count(session, AuditQuery(patient_id=patient_id)) == first + 1
+
+
+def test_an_altered_catalog_cannot_put_entries_under_another_user(
+    session, record, memory_vault, add_staff
+):
+    staff = _staff_session(memory_vault, add_staff, "Fay Front", "front-desk")
+    db = session.database()
+    audit.catch_up(db)
+    with db.transaction():  # forge: every entry now "by" the front desk user
+        db.execute("UPDATE audit_catalog SET user_id = ?", (staff.user_id,))
+    lines = audit_log.page(session, AuditQuery(user="Fay Front"))
+    assert {line.user for line in lines} == {"Fay Front"}
+    staff.lock()
+
+
+def test_accounting_covers_appointments_and_series_occurrences(session, record):
+    from desktop_crm.services import providers
+    from desktop_crm.services.scheduling import appointments
+    from desktop_crm.services.scheduling.model import AppointmentRequest
+
+    patient_id, other, _ = record
+    (provider,) = providers.list_providers(session)
+    request = AppointmentRequest(
+        patient_id=patient_id,
+        provider_id=provider.id,
+        local_start=datetime(2031, 3, 3, 9, 0),
+        zone="America/Chicago",
+        duration_min=30,
+        rrule="FREQ=WEEKLY;COUNT=3",
+    )
+    occurrence = appointments.book(session, request)[1]
+    appointments.get(session, occurrence)
+
+    mine = audit_log.accounting(session, patient_id)
+    theirs = audit_log.accounting(session, other)
+    assert ("appointment", occurrence) in {(x.record_type, x.record_id) for x in mine}
+    assert occurrence not in {x.record_id for x in theirs}
