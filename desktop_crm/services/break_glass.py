@@ -3,7 +3,8 @@
 A user who holds ``patients.read`` but not everything a record shows (front
 desk and billers cannot read visit notes or documents; an admin without the
 provider role cannot read notes) may open that one record for a limited
-time by stating a reason.  The grant widens only reading
+time by stating a reason; so may a provider for a patient outside their
+notes scope (one they do not see).  The grant widens only reading
 (``session.BREAK_GLASS_PERMISSIONS``), never writing.  Users without
 ``patients.read`` (auditors, the unattended-task role) cannot use it: their
 work does not include patient records, so an emergency does not either.
@@ -23,9 +24,14 @@ from dataclasses import dataclass
 from desktop_crm.errors import InvalidInput, NotPermitted
 from desktop_crm.services.clock import from_iso, iso
 from desktop_crm.services.patients import PatientNotFound
-from desktop_crm.services.roles import allows
+from desktop_crm.services.roles import allows, notes_scope
 from desktop_crm.services.session import BREAK_GLASS_PERMISSIONS, Session
-from desktop_crm.storage import break_glass_queries, patient_queries, queries
+from desktop_crm.storage import (
+    break_glass_queries,
+    care_queries,
+    patient_queries,
+    queries,
+)
 from desktop_crm.storage.break_glass_queries import GrantRow
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
@@ -100,10 +106,20 @@ def check_reason(reason: str) -> str:
     return text
 
 
-def needs_break_glass(session: Session) -> bool:
-    """Whether this user's roles leave part of a record closed to them."""
-    return allows(session.roles, BASE_PERMISSION) and not all(
-        allows(session.roles, p) for p in BREAK_GLASS_PERMISSIONS
+def needs_break_glass(session: Session, patient_id: str | None = None) -> bool:
+    """Whether this user's roles leave part of a record closed to them.
+
+    With ``patient_id``, a provider counts too when that patient is outside
+    their notes scope (not one they see, and the practice keeps it ``own``).
+    """
+    if not allows(session.roles, BASE_PERMISSION):
+        return False
+    if not all(allows(session.roles, p) for p in BREAK_GLASS_PERMISSIONS):
+        return True
+    if patient_id is None or session.user_id is None:
+        return False
+    return notes_scope(session) != "all" and not care_queries.user_sees_patient(
+        session.database(), session.user_id, patient_id
     )
 
 
@@ -119,11 +135,11 @@ def open_grant(session: Session, patient_id: str, reason: str) -> Grant:
     if session.user_id is None or not allows(session.roles, BASE_PERMISSION):
         raise NotPermitted(BASE_PERMISSION)
     text = check_reason(reason)
-    if not needs_break_glass(session):
+    patient_id = patient_id.strip()
+    if not needs_break_glass(session, patient_id):
         raise InvalidInput(
             "patient", "you can already read this whole record: no emergency access"
         )
-    patient_id = patient_id.strip()
     if patient_queries.patient_row(session.database(), patient_id) is None:
         raise PatientNotFound
     now = session.clock.now()

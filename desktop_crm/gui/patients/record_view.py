@@ -1,16 +1,23 @@
-"""One patient's record: details, history and documents, with Edit and Merge."""
+"""One patient's record: details, history, appointments and documents, with
+Edit, Merge and, when the user's role leaves part of it closed, Emergency
+access (break-glass)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,14 +35,64 @@ from desktop_crm.gui.patients.documents_view import (
     choose_save_file,
 )
 from desktop_crm.gui.patients.edit_dialog import PatientEditDialog
+from desktop_crm.gui.patients.emergency_dialog import EmergencyAccessDialog
 from desktop_crm.gui.patients.history_view import HistoryView
 from desktop_crm.gui.patients.merge_dialog import MergeDialog
 from desktop_crm.gui.patients.patient_form import field_label
 from desktop_crm.gui.worker import run_task, user_message
-from desktop_crm.services import patients
+from desktop_crm.services import break_glass, patients
 from desktop_crm.services.patient_model import Patient
-from desktop_crm.services.roles import allows
+from desktop_crm.services.roles import allows, may_read_notes
+from desktop_crm.services.scheduling import appointments, schedule_view
+from desktop_crm.services.scheduling.model import (
+    MODALITY_LABELS,
+    STATUS_LABELS,
+    Appointment,
+)
 from desktop_crm.services.session import Session
+
+APPOINTMENT_COLUMNS = ("When", "Provider", "Modality", "Status", "Reason")
+NOT_SHOWN = "Not shown (clinical)"
+
+
+def appointments_table() -> QTableWidget:
+    table = QTableWidget(0, len(APPOINTMENT_COLUMNS))
+    table.setObjectName("record_appointments")
+    table.setAccessibleName("Appointments")
+    table.setHorizontalHeaderLabels(list(APPOINTMENT_COLUMNS))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.verticalHeader().setVisible(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+def load_appointments(
+    session: Session, patient_id: str
+) -> tuple[str, list[tuple[str, ...]]]:
+    """The rows of the Appointments tab (runs on the thread pool)."""
+    zone = ZoneInfo(schedule_view.practice_zone(session))
+    names = {p.id: p.display for p in schedule_view.providers(session)}
+    rows = []
+    for appt in reversed(appointments.patient_appointments(session, patient_id)):
+        rows.append(_appointment_row(appt, zone, names))
+    return patient_id, rows
+
+
+def _appointment_row(
+    appt: Appointment, zone: ZoneInfo, names: dict[str, str]
+) -> tuple[str, ...]:
+    start = appt.start.astimezone(zone)
+    reason = NOT_SHOWN if appt.reason is None else appt.reason or "—"
+    return (
+        f"{start:%Y-%m-%d %H:%M %Z}",
+        names.get(appt.provider_id, ""),
+        MODALITY_LABELS.get(appt.modality, appt.modality),
+        STATUS_LABELS.get(appt.status, appt.status),
+        reason,
+    )
 
 
 class RecordView(QWidget):
@@ -81,6 +138,7 @@ class RecordView(QWidget):
         info_font.setBold(True)
         self.info.setFont(info_font)
         self.error = fields.error_label("Record error")
+        self._make_emergency_widgets()
         self.edit_button = QPushButton("&Edit…")
         self.merge_button = QPushButton("&Merge with…")
         self.copy_mrn_button = QPushButton("Copy MRN")
@@ -88,27 +146,46 @@ class RecordView(QWidget):
         self.details = DetailsView()
         self.history = HistoryView()
         self.documents = DocumentsView(session, choose_open, choose_save)
+        self.appointments = appointments_table()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.details, "&Details")
         self.tabs.addTab(self.history, "&History")
         self.tabs.addTab(self.documents, "D&ocuments")
+        if allows(session.roles, "appointments.read"):
+            self.tabs.addTab(self.appointments, "&Appointments")
         self._build()
         self.edit_button.setEnabled(allows(session.roles, "patients.write"))
         self.merge_button.setEnabled(allows(session.roles, "patients.merge"))
-        if not allows(session.roles, "documents.read"):
-            self.tabs.setTabEnabled(2, False)
+        self.tabs.setTabEnabled(2, allows(session.roles, "documents.read"))
+        self.emergency_button.clicked.connect(self.on_emergency_button_clicked)
         self.edit_button.clicked.connect(self.on_edit_button_clicked)
         self.merge_button.clicked.connect(self.on_merge_button_clicked)
         self.copy_mrn_button.clicked.connect(self.on_copy_mrn_button_clicked)
         self.history.undo_merge_requested.connect(self.undo_merge_requested)
         self.tabs.currentChanged.connect(self.on_tabs_current_changed)
 
+    def _make_emergency_widgets(self) -> None:
+        self.access_label = QLabel()
+        self.access_label.setObjectName("emergency_access_until")
+        self.access_label.setAccessibleName("Emergency access")
+        self.access_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.access_label.hide()
+        self.emergency_button = QPushButton("Emer&gency access…")
+        self.emergency_button.setObjectName("emergency_access")
+        self.emergency_button.setToolTip(
+            "Read the parts of this record your role does not cover, "
+            "for a limited time, stating why (audited and reviewed)"
+        )
+        self.emergency_button.hide()
+
     def _build(self) -> None:
         buttons = QHBoxLayout()
         buttons.addWidget(self.edit_button)
         buttons.addWidget(self.merge_button)
         buttons.addWidget(self.copy_mrn_button)
+        buttons.addWidget(self.emergency_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.access_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(self.name_label)
@@ -138,7 +215,40 @@ class RecordView(QWidget):
         else:
             # A merge or its undo may have moved documents to or from here.
             self.documents.refresh()
+        self.update_access()
         self.load_history()
+        self.load_appointments()
+
+    def update_access(self) -> None:
+        """Documents tab, Emergency access button and its expiry line."""
+        if self.patient is None:
+            return
+        session, patient_id = self._session, self.patient.id
+        may_documents = session.allows("documents.read", patient_id)
+        self.tabs.setTabEnabled(2, may_documents)
+        closed = not may_documents or not may_read_notes(session, patient_id)
+        self.emergency_button.setVisible(
+            closed and break_glass.needs_break_glass(session, patient_id)
+        )
+        until = session.break_glass_until(patient_id)
+        if until is None:
+            self.access_label.hide()
+            return
+        zone = ZoneInfo(schedule_view.practice_zone(session))
+        self.access_label.setText(
+            f"Emergency access until {datetime.fromtimestamp(until, zone):%H:%M}"
+        )
+        self.access_label.show()
+
+    def load_appointments(self) -> None:
+        if self.patient is None or self.tabs.indexOf(self.appointments) < 0:
+            return
+        session, patient_id = self._session, self.patient.id
+        run_task(
+            lambda: load_appointments(session, patient_id),
+            self.on_appointments_loaded,
+            self.on_task_failed,
+        )
 
     def show_info(self, text: str) -> None:
         self.info.setText(text)
@@ -183,6 +293,32 @@ class RecordView(QWidget):
                 self.history.set_undoable_merge(merge.id, merge.merged_at)
             else:
                 self.history.set_undoable_merge(None)
+
+    @Slot(object)
+    def on_appointments_loaded(self, result: tuple[str, list]) -> None:
+        patient_id, rows = result
+        if self.patient is None or patient_id != self.patient.id:
+            return
+        self.appointments.setRowCount(len(rows))
+        for row, cells in enumerate(rows):
+            for column, text in enumerate(cells):
+                self.appointments.setItem(row, column, QTableWidgetItem(text))
+
+    @Slot()
+    def on_emergency_button_clicked(self) -> None:
+        if self.patient is None:
+            return
+        dialog = EmergencyAccessDialog(self._session, self.patient.id, self)
+        dialog.granted.connect(self.on_emergency_granted)
+        self._open(dialog)
+
+    @Slot(object)
+    def on_emergency_granted(self, _grant: object) -> None:
+        self.show_info("Emergency access opened: it is in the audit log.")
+        if self.patient is not None:
+            self.documents.show_patient(self.patient.id)
+        self.update_access()
+        self.reload()
 
     @Slot(object)
     def on_record_loaded(self, patient: Patient) -> None:

@@ -30,10 +30,12 @@ from desktop_crm.gui.scheduling.common import (
     FieldErrors,
     name_object,
 )
+from desktop_crm.gui.scheduling.waitlist_view import OffersDialog
 from desktop_crm.services.clock import Clock
 from desktop_crm.services.scheduling import (
     communications,
     edits,
+    waitlist,
     working_hours,
 )
 from desktop_crm.services.scheduling.model import (
@@ -216,6 +218,8 @@ class CancelDialog(_AppointmentDialog):
     OK_TEXT = "Cancel &appointment"
     NAME = "cancel_dialog"
 
+    offers_dialog: QDialog | None = None
+
     def _build(self) -> None:
         appointment = self._appointment
         self.reason_edit = name_object(
@@ -237,7 +241,7 @@ class CancelDialog(_AppointmentDialog):
         if self._appointment.series_id is not None:
             scope = str(self.scope_combo.currentData())
         try:
-            edits.cancel(
+            offers = waitlist.cancel_and_offer(
                 self._session,
                 self._appointment.id,
                 self.reason_edit.text(),
@@ -248,7 +252,22 @@ class CancelDialog(_AppointmentDialog):
             self.errors.show(exc)
             return
         self.cancelled.emit(self._appointment.id)
-        self.accept()
+        if not offers:
+            self.accept()
+            return
+        self.offer_slot(offers)
+
+    def offer_slot(self, offers: list[waitlist.Offer]) -> None:
+        """Show who on the waitlist fits the freed slot; close after that."""
+        self.hide()
+        dialog = OffersDialog(
+            self._session, offers, clock=self._clock, parent=self.parentWidget()
+        )
+        dialog.booked.connect(lambda *_: self.cancelled.emit(self._appointment.id))
+        dialog.finished.connect(self.accept)
+        dialog.finished.connect(dialog.deleteLater)
+        self.offers_dialog = dialog
+        dialog.open()
 
 
 class CallDialog(_AppointmentDialog):

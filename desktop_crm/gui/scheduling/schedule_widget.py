@@ -30,6 +30,7 @@ from desktop_crm.gui.scheduling.calendar_grid import CalendarGrid, Column
 from desktop_crm.gui.scheduling.change_dialogs import MoveDialog
 from desktop_crm.gui.scheduling.common import Allowances, AskFirst
 from desktop_crm.gui.scheduling.details_dialog import AppointmentDialog
+from desktop_crm.gui.scheduling.waitlist_view import WaitlistView
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services.clock import Clock, SystemClock
 from desktop_crm.services.providers import Provider
@@ -201,6 +202,9 @@ class ScheduleWidget(QWidget):
         self.move_button = self._button("&Move…", "move_appointment")
         self.move_button.setEnabled(False)
         self.print_button = self._button("&Print day sheet…", "print_day_sheet")
+        self.waitlist_button = self._button(
+            "W&aitlist…", "waitlist", "Patients waiting for an earlier slot"
+        )
         self.grid = CalendarGrid()
         self.scroll = QScrollArea()
         self.scroll.setWidget(self.grid)
@@ -219,7 +223,12 @@ class ScheduleWidget(QWidget):
         for widget in (self.day_button, self.week_button, self.provider_combo):
             top.addWidget(widget)
         actions = QHBoxLayout()
-        for widget in (self.new_button, self.move_button, self.print_button):
+        for widget in (
+            self.new_button,
+            self.move_button,
+            self.print_button,
+            self.waitlist_button,
+        ):
             actions.addWidget(widget)
         actions.addStretch(1)
         actions.addWidget(self.status)
@@ -240,6 +249,7 @@ class ScheduleWidget(QWidget):
         self.new_button.clicked.connect(self.on_new_clicked)
         self.move_button.clicked.connect(self.on_move_clicked)
         self.print_button.clicked.connect(self.on_print_clicked)
+        self.waitlist_button.clicked.connect(self.on_waitlist_clicked)
         self.scroll.verticalScrollBar().valueChanged.connect(self.grid.update)
         self.grid.activated.connect(self.open_appointment)
         self.grid.book_requested.connect(self.book_at)
@@ -382,6 +392,11 @@ class ScheduleWidget(QWidget):
         dialog.booked.connect(self.reload)
         self._open(dialog)
         dialog.patient_edit.setFocus()
+
+    @Slot()
+    def on_waitlist_clicked(self) -> None:
+        dialog = WaitlistView(self._session, clock=self._clock, parent=self)
+        self._open(dialog)
 
     @Slot()
     def on_new_clicked(self) -> None:

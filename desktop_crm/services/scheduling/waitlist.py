@@ -42,7 +42,7 @@ from desktop_crm.services.scheduling.model import (
 )
 from desktop_crm.services.scheduling.timezones import from_utc_text, utc_text, zone_of
 from desktop_crm.services.session import Session
-from desktop_crm.storage import patient_queries
+from desktop_crm.storage import patient_queries, schedule_queries
 from desktop_crm.storage import schedule_extra_queries as q
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
@@ -289,6 +289,18 @@ def get_entry(session: Session, entry_id: str) -> WaitlistEntry:
     if row is None:
         raise InvalidInput("waitlist entry", "no entry with that id")
     return _entry(row, NotesScope(session))
+
+
+def patient_names(session: Session, entries: Sequence[WaitlistEntry]) -> dict[str, str]:
+    """patient id -> "Family, Given" for listed entries (like the calendar)."""
+    session.require("appointments.read")
+    rows = schedule_queries.patient_names(
+        session.database(), [e.patient_id for e in entries]
+    )
+    return {
+        pid: ", ".join(str(row[k]) for k in ("family", "given") if row.get(k))
+        for pid, row in rows.items()
+    }
 
 
 # -- offers --------------------------------------------------------------------------

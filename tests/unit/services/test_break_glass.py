@@ -6,7 +6,14 @@ import pytest
 from support.vault_fixtures import ADMIN, ADMIN_PIN
 
 from desktop_crm.errors import InvalidInput, NotPermitted
-from desktop_crm.services import break_glass, documents, patients, users
+from desktop_crm.services import (
+    break_glass,
+    documents,
+    patients,
+    settings,
+    settings_keys,
+    users,
+)
 from desktop_crm.services.patient_model import Patient
 from desktop_crm.services.patients import PatientNotFound
 from desktop_crm.storage import audit
@@ -134,8 +141,18 @@ def test_auditor_cannot_use_break_glass(setup):
 def test_nothing_to_widen_for_admin_provider(setup):
     harness, patient, *_ = setup
     session = harness.unlock_admin()
+    settings.save(session, {settings_keys.PROVIDER_NOTES_SCOPE: "all"})
     with pytest.raises(InvalidInput, match="^patient: you can already read"):
         break_glass.open_grant(session, patient, REASON)
+    session.lock()
+
+
+def test_provider_may_open_a_patient_outside_their_notes_scope(setup):
+    harness, patient, *_ = setup
+    session = harness.unlock_admin()  # admin,provider; has not seen this patient
+    break_glass.open_grant(session, patient, REASON)
+    assert break_glass.needs_break_glass(session, patient)
+    assert session.break_glass_until(patient) is not None
     session.lock()
 
 
