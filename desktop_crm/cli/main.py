@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         patient_commands,
         report_commands,
         scheduling_commands,
+        server_commands,
+        sync_commands,
     )
 
     parser = _Parser(
@@ -188,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup_commands.register(sub, _command)
     scheduling_commands.register(sub, _command)
     report_commands.register(sub, _command)
+    server_commands.register(sub, _command)
+    sync_commands.register(sub, _command)
     return parser
 
 

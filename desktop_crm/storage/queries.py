@@ -74,7 +74,11 @@ def grant(db: Database, user_id: str, workstation: str) -> tuple[str, str] | Non
 
 
 def last_hlc(db: Database) -> str | None:
-    value = db.scalar("SELECT hlc FROM change_log ORDER BY seq DESC LIMIT 1")
+    # Stamps applied by sync (field_clock, schema 10) count too (issue #7).
+    value = db.scalar(
+        "SELECT max(hlc) FROM (SELECT hlc FROM (SELECT hlc FROM change_log "
+        "ORDER BY seq DESC LIMIT 1) UNION ALL SELECT max(hlc) FROM field_clock)"
+    )
     return None if value is None else str(value)
 
 

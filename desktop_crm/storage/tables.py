@@ -118,6 +118,18 @@ TABLES: dict[str, TableSpec] = {
             "consent_utc consent_by problems note updated_at",
             synced=True,
         ),
+        # Sync state (issue #7, schema 10): local to each workstation.
+        _spec("sync_state", "key", "key value", synced=False),
+        _spec("sync_key", "id", "id key", synced=False),
+        _spec("field_clock", "id", "id record_type record_id field hlc", synced=False),
+        _spec(
+            "sync_conflicts",
+            "id",
+            "id record_type record_id field kept_value kept_hlc lost_value lost_hlc "
+            "lost_device created_at resolved_at resolved_by",
+            synced=False,
+        ),
+        _spec("sync_inbox", "id", "id workstation_id seq hlc applied_at", synced=False),
     )
 }
 

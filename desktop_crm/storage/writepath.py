@@ -186,12 +186,17 @@ def commit(
     event: AuditEvent,
     mutations: Sequence[Mutation] = (),
     extra_events: Sequence[AuditEvent] = (),
+    *,
+    record_changes: bool = True,
 ) -> ChainHead:
     """Apply ``mutations`` with their audit entry and change records, atomically.
 
     ``extra_events`` are appended to the audit log before ``event`` in the
     same transaction (for example failed unlock attempts recorded outside
-    the database and moved in at the next unlock).
+    the database and moved in at the next unlock).  ``record_changes=False``
+    is for sync applying another workstation's change: the row, its indexes
+    and the audit entry are written, but no change record, so the change is
+    not sent back out (it would echo between workstations forever).
     """
     changed: list[str] = []
     with db.transaction():
@@ -205,7 +210,7 @@ def commit(
             if indexer is not None:
                 indexer(db, mutation, before)
             changed.extend(mutation.values)
-            if TABLES[mutation.table].synced:
+            if record_changes and TABLES[mutation.table].synced:
                 _record_change(db, actor, mutation)
         head = _append_audit(db, actor, event, changed)
     db.committed(head)

@@ -11,6 +11,11 @@
                                              platform
     d2    desktop_crm.services               never from storage, crypto, platform
     d3    desktop_crm.storage                never from crypto
+    s1    desktop_crm.gui, desktop_crm.cli   never from desktop_crm.sync (gui also
+                                             by rule c, sqlcipher3 by rule b)
+    s2    desktop_crm.services,              never from desktop_crm.sync.server: the
+          desktop_crm.storage (and gui, cli) sync server holds no vault; it uses
+                                             crypto, platform and errors only
     e     (run time) `import desktop_crm.cli.main` loads no PySide6 module at all,
           so command-line work never needs Qt
 
@@ -70,6 +75,12 @@ RULES: tuple[Rule, ...] = (
         only_in=("desktop_crm.storage", "desktop_crm.crypto", "desktop_crm.platform"),
     ),
     Rule("d3", ("desktop_crm.storage",), only_in=("desktop_crm.crypto",)),
+    Rule("s1", ("desktop_crm.gui", "desktop_crm.cli"), only_in=("desktop_crm.sync",)),
+    Rule(
+        "s2",
+        ("desktop_crm.services", "desktop_crm.storage"),
+        only_in=("desktop_crm.sync.server",),
+    ),
 )
 
 
@@ -300,6 +311,12 @@ def test_checker_reports_each_rule(tmp_path: Path) -> None:
                     import importlib
                     return importlib.import_module("desktop_crm.gui.window")
                 """,
+            "desktop_crm/sync/up.py": "from desktop_crm.cli import main\n",
+            "desktop_crm/sync/server/__init__.py": "",
+            "desktop_crm/sync/server/vault.py": """\
+                from desktop_crm.storage import db
+                from desktop_crm.crypto import kdf
+                """,
             "desktop_crm/storage/up.py": "from desktop_crm.services.vault import x\n",
             "desktop_crm/platform/up.py": "from .. import services\n",
             "desktop_crm/crypto/up.py": """\
@@ -317,6 +334,9 @@ def test_checker_reports_each_rule(tmp_path: Path) -> None:
         ("d1", "desktop_crm/services/bad.py", 5),
         ("c", "desktop_crm/cli/eager.py", 1),
         ("c", "desktop_crm/sync/peer.py", 3),
+        ("s1", "desktop_crm/sync/peer.py", 3),
+        ("s1", "desktop_crm/sync/up.py", 1),
+        ("s2", "desktop_crm/sync/server/vault.py", 1),
         ("d2", "desktop_crm/storage/up.py", 1),
         ("d2", "desktop_crm/platform/up.py", 1),
         ("d3", "desktop_crm/crypto/up.py", 1),
