@@ -48,7 +48,7 @@ def test_renders_every_safeguard_and_the_practice_duties(memory_vault):
     for duty in ("Risk analysis", "Workforce training", "Business associate"):
         assert duty in text
     assert "SMTP" in text and "backup copies" in text
-    assert "sync not configured" in text
+    assert "Sync not configured" in text
     assert "SQLCipher 4." in text or "SQLCipher" in text
     assert "Argon2id" in text
     assert f"{memory_vault.created.session.vault_id}" in text
@@ -128,3 +128,28 @@ def test_audited_and_refused_without_the_permission(memory_vault, add_staff):
 
     assert audit.entries(desk.database(), limit=1)[0].seq == before
     desk.lock()
+
+
+def test_a_connected_vault_reports_its_sync_server(memory_vault):
+    from support.sync_double import SyncServerDouble
+
+    from desktop_crm.services import sync_service
+
+    session = memory_vault.created.session
+    server = SyncServerDouble(memory_vault.clock)
+    sync_service.connect(
+        memory_vault.service,
+        session,
+        "https://sync.example.test:8443",
+        "AB:" * 31 + "AB",
+        transport_factory=server.transport,
+    )
+    sync_service.sync_now(
+        memory_vault.service, session, transport_factory=server.transport
+    )
+
+    text = _text(compliance.report(session))
+
+    assert "https://sync.example.test:8443, TLS 1.2+, certificate pinned" in text
+    assert "ab" * 32 in text.replace(" ", "").lower()
+    assert "Last sync error none" in text
