@@ -215,7 +215,11 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
 
     def reset(vault: VaultService, session: Session) -> None:
         enrolment = users.reset_user(vault, session, args.name, pin)
-        print(f"totp-uri: {enrolment.uri}")
+        if enrolment is None:
+            # Approved on a joined workstation: the practice's shared secret.
+            print("totp: unchanged (the user's existing authenticator entry)")
+        else:
+            print(f"totp-uri: {enrolment.uri}")
 
     return _run_unlocked(args, reset)
 

@@ -99,6 +99,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _run_unlocked(args, run)
 
 
+def cmd_rejoin(args: argparse.Namespace) -> int:
+    from desktop_crm.services import sync_service
+
+    code = read_secret_file(args.code_file, "--code-file")
+
+    def run(vault: VaultService, session: Session) -> None:
+        result = sync_service.rejoin(vault, session, code)
+        state = sync_service.status(session)
+        print(f"rejoined: workstation {state.workstation_id}")
+        print(
+            f"pushed: {result.pushed}, pulled: {result.pulled}, "
+            f"conflicts: {result.conflicts}"
+        )
+
+    return _run_unlocked(args, run)
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
     from desktop_crm.services import sync_service
 
@@ -137,6 +154,13 @@ def register(
     join.add_argument("--code-file", required=True, help="file holding the code")
     join.add_argument("--admin", required=True, help="the admin who joins")
     join.add_argument("--new-pin-file", required=True, help="their PIN here")
+    rejoin = command(
+        group,
+        "rejoin",
+        cmd_rejoin,
+        "make a restored vault a new workstation of its practice (admin)",
+    )
+    rejoin.add_argument("--code-file", required=True, help="file holding the code")
     command(group, "now", cmd_now, "push and pull now")
     command(group, "status", cmd_status, "last sync, pending changes, conflicts")
     revoke = command(

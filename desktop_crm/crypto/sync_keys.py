@@ -28,6 +28,7 @@ FINGERPRINT_BYTES = 32
 PREFIX = "desktop-crm/1"
 RECORD_INFO = b"desktop-crm sync records v1"
 BLOB_INFO = b"desktop-crm sync blobs v1"
+TOTP_INFO = b"desktop-crm sync totp v1"
 PAIRING_PREFIX = "crm1-"
 _PAIRING_VERSION = 1
 _CHECKSUM_BYTES = 4
@@ -107,6 +108,36 @@ def blob_ad(practice_id: str, blob_id: str) -> bytes:
 
 def pairing_ad(practice_id: str) -> bytes:
     return f"{PREFIX}|{practice_id}|pairing".encode()
+
+
+def totp_ad(practice_id: str, user_id: str) -> bytes:
+    return f"{PREFIX}|{practice_id}|totp|{user_id}".encode()
+
+
+def seal_totp_secret(
+    sync_key: bytes, practice_id: str, user_id: str, secret: str
+) -> str:
+    """A user's TOTP secret sealed for the practice's workstations (base64url).
+
+    The associated data names the practice and the user, so a sealed secret
+    copied onto another user's record fails to open.
+    """
+    key = _hkdf(sync_key, TOTP_INFO)
+    return b64(seal(key, secret.encode("ascii"), totp_ad(practice_id, user_id)))
+
+
+def open_totp_secret(sync_key: bytes, practice_id: str, user_id: str, text: str) -> str:
+    """The inverse of ``seal_totp_secret``; raises DecryptionFailed."""
+    try:
+        data = unb64(text)
+    except ValueError:
+        raise DecryptionFailed from None
+    key = _hkdf(sync_key, TOTP_INFO)
+    plain = open_sealed(key, data, totp_ad(practice_id, user_id))
+    try:
+        return plain.decode("ascii")
+    except UnicodeDecodeError:
+        raise DecryptionFailed from None
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,11 @@ class ResetUserDialog(StepDialog):
         form.addRow(fields.hint_label(fields.PIN_POLICY))
         done = QWidget()
         column = QVBoxLayout(done)
-        column.addWidget(
-            fields.hint_label(
-                f"Ask {self._name} to scan this code now (replacing the old entry "
-                "in their app). It is not shown again."
-            )
+        self.done_hint = fields.hint_label(
+            f"Ask {self._name} to scan this code now (replacing the old entry "
+            "in their app). It is not shown again."
         )
+        column.addWidget(self.done_hint)
         column.addWidget(self.enrolment)
         self.pages.addWidget(page)
         self.pages.addWidget(done)
@@ -94,10 +93,20 @@ class ResetUserDialog(StepDialog):
         )
 
     @Slot(object)
-    def on_reset_succeeded(self, enrolment: Enrolment) -> None:
+    def on_reset_succeeded(self, enrolment: Enrolment | None) -> None:
         self.pin_edit.clear()
         self.confirm_edit.clear()
-        self.enrolment.set_enrolment(enrolment)
+        if enrolment is None:
+            # Approved on a joined workstation: the user keeps the
+            # authenticator entry they set up on another workstation.
+            self.enrolment.hide()
+            self.done_hint.setText(
+                f"{self._name} can now sign in on this workstation with the "
+                "temporary PIN and the authenticator entry they already use, "
+                "then choose their own PIN. Tell them the temporary PIN in person."
+            )
+        else:
+            self.enrolment.set_enrolment(enrolment)
         self.pages.setCurrentIndex(1)
         self.buttons.setEnabled(True)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).hide()

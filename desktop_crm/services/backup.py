@@ -35,6 +35,7 @@ from desktop_crm.errors import CRMError, InvalidInput, NotPermitted, VaultError
 from desktop_crm.platform.atomic import PRIVATE_FILE, ensure_private_dir, fsync_dir
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
+from desktop_crm.services import shared_totp
 from desktop_crm.services.backup_io import FLUSH_EVERY as BACKGROUND_FLUSH
 from desktop_crm.services.backup_io import BackgroundFileSink
 from desktop_crm.services.clock import Clock, SystemClock, iso
@@ -49,7 +50,7 @@ from desktop_crm.services.vault_files import VaultFiles
 from desktop_crm.storage import migrations, queries
 from desktop_crm.storage.database import open_database
 from desktop_crm.storage.snapshot import check_copy, consistent_snapshot
-from desktop_crm.storage.writepath import AuditEvent, Mutation
+from desktop_crm.storage.writepath import AuditEvent, Mutation, commit
 
 log = logging.getLogger(__name__)
 
@@ -594,7 +595,8 @@ def _prepare(
         db.rekey(new_dek)
         migrations.migrate(db)
         vault_id = str(uuid.uuid4())
-        secret = totp.new_secret()
+        # On a synced practice the admin keeps their authenticator entry.
+        secret = shared_totp.shared_secret(db, admin.id) or totp.new_secret()
         device = service.device_secret(create=True)
         slot = slots.new_user_slot(
             vault_id=vault_id,
@@ -619,7 +621,11 @@ def _prepare(
         )
         db.after_commit.append(service.files.write_head)
         others = [u.id for u in queries.all_users(db) if u.id != admin.id and u.active]
-        session.write(
+        # This copy's own bookkeeping: never sent to a sync server (on a
+        # synced practice, other users stay active on other workstations).
+        commit(
+            db,
+            session.actor,
             AuditEvent("vault.restored", "vault", vault_id, outcome="ok"),
             [
                 *_settings(
@@ -652,6 +658,7 @@ def _prepare(
                 ),
                 *[Mutation("users", uid, "update", {"active": 0}) for uid in others],
             ],
+            record_changes=False,
         )
         practice = session.setting(keys.PRACTICE_NAME, "")
     finally:

@@ -26,6 +26,7 @@ from desktop_crm.crypto.sync_keys import DecryptionFailed, PairingCode
 from desktop_crm.errors import InvalidInput, NotPermitted, VaultError
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
+from desktop_crm.services import shared_totp
 from desktop_crm.services.clock import Clock, SystemClock, iso
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import (
@@ -62,6 +63,7 @@ __all__ = [
     "connect",
     "join",
     "pair_code",
+    "rejoin",
     "resolve_conflict",
     "revoke",
     "status",
@@ -121,8 +123,9 @@ def _token(vault: VaultService, session: Session) -> str:
     token = vault.secrets.get(token_name(session.vault_id))
     if not token:
         raise SyncError(
-            "this workstation's sync token is missing from the OS keyring: "
-            "ask an admin to pair it again"
+            "this workstation's sync token is missing from the OS keyring (a "
+            "restored or moved vault, or another OS account): an admin rejoins "
+            "it with a pairing code (sync rejoin)"
         )
     return token
 
@@ -205,6 +208,9 @@ def connect(
             ),
         ],
     )
+    if session.user_id is not None and session.totp_secret:
+        # The admin's authenticator entry is the one for every workstation.
+        shared_totp.publish(session, session.user_id, session.totp_secret)
     log.info("connected to a sync server as a new practice")
     return Connected(registration.practice_id, registration.workstation_id)
 
@@ -390,7 +396,9 @@ def _admin_slot(
     user = queries.user_by_name(db, admin_name.strip())
     if user is None or not user.active or "admin" not in user.roles:
         raise InvalidInput("admin", "no active admin by that name in the practice")
-    secret = totp.new_secret()
+    # The admin's authenticator entry from the practice, if they have one.
+    shared = shared_totp.shared_secret(db, user.id)
+    secret = shared or totp.new_secret()
     slot = slots.new_user_slot(
         vault_id=vault_id,
         user_id=user.id,
@@ -415,7 +423,7 @@ def _admin_slot(
                 {
                     "needs_reset": 0,
                     "must_change_pin": 0,
-                    "totp_enrolled": 0,
+                    "totp_enrolled": 1 if shared else 0,
                     "last_totp_step": 0,
                 },
             )
@@ -425,6 +433,8 @@ def _admin_slot(
     service.files.save_header(header)
     session.private_key = slot_private(slot, vault_id, new_pin, device)
     session.totp_secret = secret
+    if shared is None:
+        shared_totp.publish(session, user.id, secret)
     practice = session.setting(keys.PRACTICE_NAME, "")
     return JoinedVault(
         session,
@@ -432,6 +442,64 @@ def _admin_slot(
         recovery_key.encode(rec_private),
         pulled,
     )
+
+
+def rejoin(
+    vault: VaultService,
+    session: Session,
+    code_text: str,
+    *,
+    transport_factory: TransportFactory = https_transport,
+) -> SyncResult:
+    """Make a restored (or moved) vault a new workstation of its practice (admin).
+
+    A restored vault has a new vault id, so the old workstation's token is
+    not in this keyring, and the old workstation may still be running: the
+    vault joins again with a pairing code as a new workstation, keeps what
+    it holds (changes it never sent are sent now under the new workstation
+    id; sending one twice changes nothing, as a per-field merge of equal
+    stamps is a no-op) and pulls what the practice did since.
+    """
+    session.require(MANAGE)
+    code = PairingCode.decode(code_text)
+    state = _state(session)
+    practice = state.get(sync_engine.PRACTICE_ID)
+    if practice is None:
+        raise InvalidInput(
+            "pairing code",
+            "this vault was never connected to a sync server: connect it "
+            "(sync connect), or join the practice into a new data folder "
+            "(sync join)",
+        )
+    if practice != code.practice_id:
+        raise InvalidInput("pairing code", "is for another practice than this vault's")
+    key_hex = sync_queries.sync_key_hex(session.database())
+    transport = transport_factory(code.url, code.fingerprint, None)
+    try:
+        joined = transport.join(
+            code.practice_id,
+            sync_keys.b64(code.enrolment_token),
+            _label(vault, session),
+        )
+    finally:
+        close_transport(transport)
+    if key_hex is None or _open_key(code, joined.wrapped_key) != bytes.fromhex(key_hex):
+        raise InvalidInput("pairing code", "does not open this vault's practice key")
+    vault.secrets.set(token_name(session.vault_id), joined.token)
+    session.write(
+        AuditEvent("sync.rejoin", "vault", session.vault_id),
+        state_mutations(
+            {
+                sync_engine.URL: code.url,
+                sync_engine.FINGERPRINT: code.fingerprint,
+                sync_engine.WORKSTATION_ID: joined.workstation_id,
+                sync_engine.PUSH_SEQ: "0",
+                sync_engine.LAST_ERROR: "",
+            }
+        ),
+    )
+    log.info("rejoined the practice as a new workstation")
+    return sync_now(vault, session, transport_factory=transport_factory)
 
 
 def _settings(values: dict[str, str]) -> list[Mutation]:
@@ -518,6 +586,7 @@ _RESOLVE_PERMISSION = {
     "provider_hours": "appointments.write",
     "provider_days_off": "appointments.write",
     "communications": "communications.write",
+    "user_totp": "users.manage",
 }
 
 

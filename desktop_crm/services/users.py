@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from desktop_crm.crypto import pin as pin_policy
 from desktop_crm.crypto import slots, totp
 from desktop_crm.errors import InvalidInput
-from desktop_crm.services import providers
+from desktop_crm.services import providers, shared_totp
 from desktop_crm.services import settings_keys as keys
 from desktop_crm.services.clock import iso
 from desktop_crm.services.providers import PROVIDER_ROLE
@@ -93,6 +93,7 @@ def _add_user_locked(
         ],
     )
     vault.save_header(session, session.header.with_slot(slot))
+    shared_totp.publish(session, user_id, secret)
     if PROVIDER_ROLE in role_list:
         # Practice users with the provider role belong on the providers list.
         providers.ensure_user_providers(session)
@@ -122,7 +123,11 @@ def _change_own_pin_locked(
     enrolment = None
     secret = session.totp_secret
     changes: dict[str, object] = {"must_change_pin": 0}
-    if session.must_change_pin:
+    user = queries.user_by_id(session.database(), session.user_id)
+    if session.must_change_pin and not (user and user.keeps_totp):
+        # After an admin's reset (the admin saw that secret).  A slot an admin
+        # approved on a joined workstation holds the practice's shared secret,
+        # which the admin never saw: that one stays.
         secret = totp.new_secret()
         enrolment = enrolment_for(secret, session.user_name, _practice(session))
         # The step counter belongs to the old secret: a code from the new
@@ -143,15 +148,22 @@ def _change_own_pin_locked(
     )
     session.totp_secret = secret
     session.must_change_pin = False
+    if enrolment is not None:
+        shared_totp.publish(session, session.user_id, secret)
     return enrolment
 
 
 def reset_user(
     vault: VaultService, session: Session, name: str, temporary_pin: str
-) -> Enrolment:
+) -> Enrolment | None:
     """Give a user a temporary PIN and a new TOTP secret (admin).
 
-    Both are to be replaced at that user's next unlock.
+    Both are to be replaced at that user's next unlock.  On a workstation
+    that joined a synced practice, a user who arrived from another
+    workstation (``needs_reset``) and enrolled an authenticator there is
+    approved instead: their slot here holds the practice's shared secret,
+    the admin is shown none (``None``), and the user signs in with the
+    temporary PIN and their existing authenticator entry, then sets a PIN.
     """
     with vault.exclusive():
         vault.check_current(session)
@@ -160,14 +172,19 @@ def reset_user(
 
 def _reset_user_locked(
     vault: VaultService, session: Session, name: str, temporary_pin: str
-) -> Enrolment:
+) -> Enrolment | None:
     session.require("users.manage")
     pin_policy.check_pin(temporary_pin, "temporary PIN")
     user = _user_named(session, name)
     if not user.active:
         # A deactivated user's slot stays removed.
         raise InvalidInput("user", "is deactivated")
-    secret = totp.new_secret()
+    shared = (
+        shared_totp.shared_secret(session.database(), user.id)
+        if user.needs_reset
+        else None
+    )
+    secret = shared or totp.new_secret()
     slot = slots.new_user_slot(
         vault_id=session.vault_id,
         user_id=user.id,
@@ -180,15 +197,17 @@ def _reset_user_locked(
     )
     vault.save_header(session, session.header.with_slot(slot))
     session.write(
-        AuditEvent("user.reset", "user", user.id),
+        AuditEvent(
+            "user.reset", "user", user.id, outcome="approved" if shared else "ok"
+        ),
         [
             Mutation(
                 "users",
                 user.id,
                 "update",
                 {
-                    "must_change_pin": 1,
-                    "totp_enrolled": 0,
+                    "must_change_pin": queries.PIN_CHANGE_KEEPS_TOTP if shared else 1,
+                    "totp_enrolled": 1 if shared else 0,
                     "needs_reset": 0,
                     "last_totp_step": 0,
                 },
@@ -203,6 +222,8 @@ def _reset_user_locked(
             AuditEvent("user.reset_totp", "user", user.id, outcome="superseded"),
             [Mutation("settings", totp_reset_key(user.id), "delete")],
         )
+    if shared:
+        return None
     return enrolment_for(secret, user.name, _practice(session))
 
 

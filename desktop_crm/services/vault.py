@@ -34,6 +34,7 @@ from desktop_crm.errors import (
 from desktop_crm.platform.filelock import FileLock
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
+from desktop_crm.services import shared_totp
 from desktop_crm.services.attempts import AttemptLog
 from desktop_crm.services.clock import Clock, SystemClock, from_iso, iso
 from desktop_crm.services.roles import allows
@@ -423,11 +424,16 @@ class VaultService:
             self._reenrol(header, db, dek, (slot, opened), pin, user)
         workstation = self.workstation_id(header.vault_id)
         step = None
+        secret = opened.totp_secret
         if code is not None and code.strip():
+            if reset is None and (not user.must_change_pin or user.keeps_totp):
+                # A secret enrolled on another workstation of the practice
+                # replaces the one in this slot (services.shared_totp).
+                secret = shared_totp.shared_secret(db, user.id) or secret
             try:
-                step = totp.verify(opened.totp_secret, code, now, user.last_totp_step)
+                step = totp.verify(secret, code, now, user.last_totp_step)
             except AuthenticationFailed:
-                skew = totp.skew_steps(opened.totp_secret, code, now)
+                skew = totp.skew_steps(secret, code, now)
                 state = self._fail(slot.user_id, now, "credentials", skew)
                 raise AuthenticationFailed(_skew_hint(state.skews)) from None
         else:
@@ -453,7 +459,36 @@ class VaultService:
                 AuditEvent("user.totp_enrolled", "user", user.id),
                 [Mutation("settings", totp_reset_key(user.id), "delete")],
             )
+        if step is not None:
+            self._share_secret(session, slot, secret, pin)
         return session
+
+    def _share_secret(
+        self, session: Session, slot: UserSlot, secret: str, pin: str
+    ) -> None:
+        """Keep the slot and the practice's shared copy of the TOTP secret alike.
+
+        After a full unlock with a code from ``secret``: a secret adopted from
+        another workstation is wrapped into this slot; a secret only this slot
+        holds is published (on a vault connected to a sync server).
+        """
+        if session.user_id is None:
+            return
+        if secret != session.totp_secret:
+            new_slot = slots.rewrap_user_slot(
+                slot,
+                session.vault_id,
+                session.private_key,
+                secret,
+                pin,
+                self.device_secret(),
+            )
+            self.save_header(session, session.header.with_slot(new_slot))
+            session.write(AuditEvent("user.totp_adopted", "user", session.user_id))
+            session.totp_secret = secret
+        elif not session.must_change_pin:
+            # After an admin's reset the secret is replaced at the PIN change.
+            shared_totp.publish(session, session.user_id, secret)
 
     def _reenrol(
         self,
@@ -764,6 +799,8 @@ class VaultService:
         self.attempts.clear_user(user.id)
         session.private_key = slot_private(slot, header.vault_id, new_pin, device)
         session.totp_secret = secret
+        # The new entry replaces the practice's shared one (services.shared_totp).
+        shared_totp.publish(session, user.id, secret)
         practice = session.setting(keys.PRACTICE_NAME, "")
         return session, enrolment_for(secret, user.name, practice)
 

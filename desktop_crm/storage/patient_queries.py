@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from desktop_crm.storage.database import Database
@@ -43,12 +45,24 @@ def patient_by_identifier(db: Database, system: str, value: str) -> str | None:
 
 
 def next_mrn(db: Database) -> str:
-    # MRNs are zero-padded, so the text order of the unique index is numeric
-    # order and the newest is one index step away.
+    """The next MRN: seven digits, and on a synced vault a workstation tag.
+
+    MRNs are zero-padded, so the text order of the unique index is numeric
+    order and the newest is one index step away.  Workstations of a synced
+    practice number patients while offline, so each adds a tag of its own
+    (``0000013-3F9A``): two new patients made at once on two workstations
+    never share an MRN.
+    """
     top = db.scalar(
         "SELECT mrn FROM patients WHERE mrn GLOB '[0-9]*' ORDER BY mrn DESC LIMIT 1"
     )
-    return f"{int(top or 0) + 1:07d}"
+    digits = re.match(r"[0-9]+", str(top or "0"))
+    number = f"{int(digits.group(0) if digits else 0) + 1:07d}"
+    workstation = db.scalar("SELECT value FROM sync_state WHERE key = 'workstation_id'")
+    if not workstation:
+        return number
+    tag = hashlib.sha256(str(workstation).encode()).hexdigest()[:4].upper()
+    return f"{number}-{tag}"
 
 
 def ids_with_birth_date(db: Database, birth_date: str) -> list[str]:

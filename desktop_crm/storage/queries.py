@@ -26,6 +26,13 @@ class UserRow:
     needs_reset: bool
     last_totp_step: int
     last_unlock_at: str | None
+    #: Set with ``must_change_pin`` when an admin approved the user on a
+    #: joined workstation: the new PIN keeps the shared TOTP secret.
+    keeps_totp: bool = False
+
+
+#: ``users.must_change_pin`` value of an approval (1 is an admin's reset).
+PIN_CHANGE_KEEPS_TOTP = 2
 
 
 def _user(row: tuple[object, ...]) -> UserRow:
@@ -40,6 +47,7 @@ def _user(row: tuple[object, ...]) -> UserRow:
         needs_reset=bool(row[7]),
         last_totp_step=int(row[8]),  # type: ignore[call-overload]
         last_unlock_at=None if row[9] is None else str(row[9]),
+        keeps_totp=row[5] == PIN_CHANGE_KEEPS_TOTP,
     )
 
 
@@ -60,6 +68,12 @@ def all_users(db: Database) -> list[UserRow]:
 
 def setting(db: Database, key: str) -> str | None:
     value = db.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+    return None if value is None else str(value)
+
+
+def user_totp_sealed(db: Database, user_id: str) -> str | None:
+    """A user's shared TOTP secret as sealed under the practice sync key."""
+    value = db.scalar("SELECT sealed FROM user_totp WHERE id = ?", (user_id,))
     return None if value is None else str(value)
 
 

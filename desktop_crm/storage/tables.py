@@ -130,6 +130,8 @@ TABLES: dict[str, TableSpec] = {
             synced=False,
         ),
         _spec("sync_inbox", "id", "id workstation_id seq hlc applied_at", synced=False),
+        # Schema 11: a user's TOTP secret, sealed under the practice sync key.
+        _spec("user_totp", "id", "id sealed updated_at", synced=True),
     )
 }
 

@@ -53,7 +53,10 @@ def record(qtbot, pat, clinic):
     view = screen.record
     view.tabs.setCurrentWidget(view.appointments)
     qtbot.waitUntil(lambda: view.appointments.rowCount() == 1)
-    return view
+    # qtbot holds widgets weakly: the generator keeps the screen (the record's
+    # parent) alive until the test ends, so garbage collection cannot take it.
+    yield view
+    screen.close()
 
 
 def reason_cell(view) -> str:

@@ -18,14 +18,16 @@ import pytest
 from support.sync_double import SyncServerDouble
 from support.vault_fixtures import ADMIN, VaultHarness, make_vault
 
-from desktop_crm.crypto import totp
-from desktop_crm.errors import InvalidInput, NotPermitted
+from desktop_crm.crypto import sync_keys, totp
+from desktop_crm.crypto.primitives import DecryptionFailed
+from desktop_crm.errors import AuthenticationFailed, InvalidInput, NotPermitted
 from desktop_crm.platform.secret_store import MemorySecretStore
-from desktop_crm.services import patients, sync_service
+from desktop_crm.services import backup, patients, sync_service, users
 from desktop_crm.services.clock import ManualClock
 from desktop_crm.services.patient_model import Patient
 from desktop_crm.services.session import Session
-from desktop_crm.storage import sync_queries
+from desktop_crm.services.vault import TOTPEnrolmentRequired
+from desktop_crm.storage import queries, sync_queries
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 from desktop_crm.sync.engine import SyncEngine
 from desktop_crm.sync.transport import NotAuthorized, ServerUnreachable, SyncError
@@ -309,11 +311,27 @@ def test_edits_on_each_side_converge(pair: Pair):
     assert conflicts(pair.sa) == conflicts(pair.sb) == []
 
 
-def test_a_clashing_unique_value_is_kept_as_a_conflict_not_a_stop(pair: Pair):
-    # Both workstations number MRNs alike (a known gap, see the report): the
-    # second insert clashes; its values stay visible and sync goes on.
+def test_patients_made_offline_on_both_sides_get_distinct_mrns(pair: Pair):
     from_a = new_patient(pair.sa, "Alvarez")
-    new_patient(pair.sb, "Baker")
+    from_b = new_patient(pair.sb, "Baker")
+
+    pair.both()
+
+    mrns = {row(pair.sa, from_a)["mrn"], row(pair.sa, from_b)["mrn"]}
+    assert len(mrns) == 2 and all(len(m) == 12 for m in mrns)
+    assert row(pair.sb, from_a)["mrn"] == row(pair.sa, from_a)["mrn"]
+    assert not [c for c in conflicts(pair.sb) if c.field == "__unapplied__"]
+
+
+def test_a_clashing_unique_value_is_kept_as_a_conflict_not_a_stop(pair: Pair):
+    # An MRN typed in (or imported) on both workstations: the second insert
+    # clashes; its values stay visible and sync goes on.
+    from_a = new_patient(pair.sa, "Alvarez")
+    on_b = new_patient(pair.sb, "Baker")
+    pair.sb.write(
+        AuditEvent("test.same_mrn", "patients", on_b),
+        [Mutation("patients", on_b, "update", {"mrn": row(pair.sa, from_a)["mrn"]})],
+    )
 
     pair.both()
     later = new_patient(pair.sa, "Castillo")
@@ -588,3 +606,201 @@ def test_status_reports_connection(pair: Pair):
     assert state.connected and state.url == URL
     assert state.fingerprint == "ab" * 32
     assert state.open_conflicts == 0
+
+
+# -- one authenticator entry per user across workstations -----------------------
+
+FRONT_DESK = "Flo Frontdesk"
+FRONT_PIN = "864209"
+TEMP_PIN = "975310"
+
+
+def b_service(pair: Pair) -> sync_service.VaultService:
+    return sync_service.VaultService(pair.b_root, pair.b_store, pair.clock)
+
+
+def code_for(pair: Pair, secret: str) -> str:
+    pair.clock.advance(totp.PERIOD)
+    return totp.code_at(secret, pair.clock.now())
+
+
+def add_front_desk(pair: Pair) -> str:
+    """Add a user on A, sync them to B and approve them there; their secret."""
+    enrolment = users.add_user(
+        pair.a.service, pair.sa, FRONT_DESK, "front-desk", FRONT_PIN
+    )
+    pair.both()
+    approved = users.reset_user(b_service(pair), pair.sb, FRONT_DESK, TEMP_PIN)
+    assert approved is None
+    return enrolment.secret
+
+
+def reenrol_on_a(pair: Pair) -> str:
+    """An admin resets the front desk's authenticator on A; they set up a new one."""
+    users.reset_totp(pair.a.service, pair.sa, FRONT_DESK)
+    with pytest.raises(TOTPEnrolmentRequired) as issued:
+        pair.a.service.unlock(FRONT_DESK, FRONT_PIN)
+    new = issued.value.enrolment.secret
+    pair.a.service.unlock(FRONT_DESK, FRONT_PIN, code_for(pair, new)).lock()
+    pair.both()
+    return new
+
+
+def test_joined_admin_keeps_the_authenticator_entry(pair: Pair):
+    assert pair.sb.totp_secret == pair.sa.totp_secret
+
+
+def test_user_approved_on_a_joined_workstation_uses_the_same_entry(pair: Pair):
+    secret = add_front_desk(pair)
+    service = b_service(pair)
+
+    first = service.unlock(FRONT_DESK, TEMP_PIN, code_for(pair, secret))
+    assert first.must_change_pin
+    assert users.change_own_pin(service, first, FRONT_PIN) is None
+    first.lock()
+    again = service.unlock(FRONT_DESK, FRONT_PIN, code_for(pair, secret))
+
+    assert again.totp_secret == secret
+    again.lock()
+
+
+def test_approval_shows_the_admin_no_secret(pair: Pair):
+    add_front_desk(pair)
+    user = queries.user_by_name(pair.sb.database(), FRONT_DESK)
+
+    assert user is not None and not user.needs_reset and user.must_change_pin
+    entry = pair.sb.database().query(
+        "SELECT outcome FROM audit_log WHERE action = 'user.reset' "
+        "ORDER BY seq DESC LIMIT 1"
+    )
+    assert entry[0][0] == "approved"
+
+
+def test_a_new_entry_made_on_one_workstation_works_on_the_other(pair: Pair):
+    old = add_front_desk(pair)
+    new = reenrol_on_a(pair)
+    service = b_service(pair)
+    with pytest.raises(AuthenticationFailed):
+        service.unlock(FRONT_DESK, TEMP_PIN, code_for(pair, old))
+
+    on_b = service.unlock(FRONT_DESK, TEMP_PIN, code_for(pair, new))
+    assert users.change_own_pin(service, on_b, FRONT_PIN) is None
+    on_b.lock()
+    again = service.unlock(FRONT_DESK, FRONT_PIN, code_for(pair, new))
+
+    assert again.totp_secret == new
+    again.lock()
+
+
+def test_an_entry_replaced_elsewhere_is_adopted_at_the_next_unlock(pair: Pair):
+    old = add_front_desk(pair)
+    service = b_service(pair)
+    first = service.unlock(FRONT_DESK, TEMP_PIN, code_for(pair, old))
+    users.change_own_pin(service, first, FRONT_PIN)
+    first.lock()
+    new = reenrol_on_a(pair)
+
+    adopted = service.unlock(FRONT_DESK, FRONT_PIN, code_for(pair, new))
+
+    assert adopted.totp_secret == new
+    adopted.lock()
+    with pytest.raises(AuthenticationFailed):
+        service.unlock(FRONT_DESK, FRONT_PIN, code_for(pair, old))
+
+
+def test_shared_secret_is_sealed_to_its_user(pair: Pair):
+    add_front_desk(pair)
+    db = pair.sb.database()
+    front = queries.user_by_name(db, FRONT_DESK)
+    admin = queries.user_by_name(db, ADMIN)
+    assert front is not None and admin is not None
+    sealed = queries.user_totp_sealed(db, front.id)
+    assert sealed is not None and FRONT_DESK not in sealed
+    key = bytes.fromhex(sync_queries.sync_key_hex(db) or "")
+    practice = sync_queries.state(db)["practice_id"]
+
+    with pytest.raises(DecryptionFailed):
+        sync_keys.open_totp_secret(key, practice, admin.id, sealed)
+
+
+def test_unconnected_vault_publishes_nothing(memory_vault: VaultHarness):
+    session = memory_vault.created.session
+    users.add_user(memory_vault.service, session, FRONT_DESK, "front-desk", FRONT_PIN)
+
+    assert session.database().query("SELECT count(*) FROM user_totp")[0][0] == 0
+
+
+# -- a restored vault rejoins as a new workstation ------------------------------
+
+
+def restore_a(pair: Pair, tmp_path: Path) -> tuple[sync_service.VaultService, Session]:
+    backup.set_backup_passphrase(pair.sa, "correct horse battery staple 42")
+    made = tmp_path / "a.dcrmbak"
+    backup.create_backup(pair.sa, made)
+    store = MemorySecretStore()
+    session, enrolment = backup.restore_backup(
+        made,
+        tmp_path / "restored",
+        passphrase="correct horse battery staple 42",
+        admin_name=ADMIN,
+        new_pin=JOIN_PIN,
+        secrets_store=store,
+        clock=pair.clock,
+    )
+    assert enrolment.secret == pair.sa.totp_secret
+    return sync_service.VaultService(tmp_path / "restored", store, pair.clock), session
+
+
+def test_restored_vault_rejoins_and_reconciles(pair: Pair, tmp_path: Path):
+    before = new_patient(pair.sa, "Before")
+    pair.both()
+    service, restored = restore_a(pair, tmp_path)
+    after = new_patient(pair.sb, "After")
+    offline = new_patient(restored, "Offline")
+    with pytest.raises(SyncError, match="rejoin"):
+        sync_service.sync_now(
+            service, restored, transport_factory=pair.server.transport
+        )
+    code = sync_service.pair_code(
+        b_service(pair), pair.sb, transport_factory=pair.server.transport
+    )
+
+    sync_service.rejoin(
+        service, restored, code.code, transport_factory=pair.server.transport
+    )
+    pair.both()
+
+    old_ws = sync_queries.state(pair.sa.database())["workstation_id"]
+    assert sync_queries.state(restored.database())["workstation_id"] != old_ws
+    assert row(restored, after) is not None and row(restored, before) is not None
+    assert row(pair.sa, offline) is not None and row(pair.sb, offline) is not None
+    front = [u for u in queries.all_users(pair.sb.database()) if u.name == ADMIN]
+    assert front and front[0].active
+    restored.lock()
+
+
+def test_rejoin_refuses_another_practices_code(pair: Pair, tmp_path: Path):
+    service, restored = restore_a(pair, tmp_path)
+    other = SyncServerDouble(clock=pair.clock.now)
+    c = make_vault(tmp_path / "c", MemorySecretStore(), pair.clock)
+    sync_service.connect(
+        c.service,
+        c.created.session,
+        URL,
+        FINGERPRINT,
+        transport_factory=other.transport,
+    )
+    code = sync_service.pair_code(
+        c.service, c.created.session, transport_factory=other.transport
+    )
+
+    with pytest.raises(InvalidInput, match="another practice"):
+        sync_service.rejoin(
+            service, restored, code.code, transport_factory=other.transport
+        )
+    assert (
+        sync_queries.state(restored.database())["workstation_id"]
+        == (sync_queries.state(pair.sa.database())["workstation_id"])
+    )
+    restored.lock()
+    c.created.session.lock()
