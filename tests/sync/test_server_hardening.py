@@ -206,6 +206,20 @@ def test_bad_pull_queries_are_400(practice: Practice, query: str) -> None:
     assert (reply.status, reply.json()) == (400, {"error": "bad_request"})
 
 
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [("GET", "/v1/changes?~=true"), ("GET", "/v1/changes?after=0&x"),
+     ("GET", "/v1/workstations?all=1"), ("GET", "/openapi.json?v=2")],
+)  # fmt: skip
+def test_unknown_query_parameters_are_400(
+    practice: Practice, method: str, target: str
+) -> None:
+    reply = practice.client.request(method, target)
+    assert (reply.status, reply.json()) == (400, {"error": "bad_request"})
+    # and the known ones still work
+    assert practice.client.request("GET", "/v1/changes?after=0").status == 200
+
+
 def test_unknown_paths_and_methods(practice: Practice) -> None:
     missing = practice.client.request("GET", "/v2/nothing")
     assert (missing.status, missing.json()) == (404, {"error": "not_found"})
