@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from desktop_crm.crypto.sync_keys import DecryptionFailed, SyncKeys
@@ -130,13 +130,19 @@ class SyncEngine:
         return sync_queries.state(self.session.database())
 
     def _write(
-        self, event: AuditEvent, mutations: list[Mutation], *, record: bool = False
+        self,
+        event: AuditEvent,
+        mutations: list[Mutation],
+        *,
+        record: bool = False,
+        extra_events: list[AuditEvent] | None = None,
     ) -> None:
         commit(
             self.session.database(),
             self.session.actor,
             event,
             mutations,
+            extra_events or (),
             record_changes=record,
         )
 
@@ -236,27 +242,23 @@ class SyncEngine:
         while True:
             cursor = int(self._state().get(PULL_CURSOR, "0"))
             page = self.transport.pull(cursor, self.page)
+            group = _Group(self, cursor)
             with self.session.batch():
                 for remote in page.records:
-                    if remote.workstation_id == self.workstation_id:
-                        continue
-                    found = self._apply_remote(remote)
-                    if found is not None:
-                        applied += 1
-                        conflicts += found
-                if page.next != cursor:
-                    self._write(
-                        AuditEvent("sync.pull", outcome=f"cursor {page.next}"),
-                        state_mutations({PULL_CURSOR: str(page.next)}),
-                    )
+                    if remote.workstation_id != self.workstation_id:
+                        self._apply_remote(remote, group)
+                group.flush(page.next)
+            applied += group.applied
+            conflicts += group.conflicts
             if not page.more or page.next == cursor:
                 return applied, conflicts
 
-    def _apply_remote(self, remote: Any) -> int | None:
+    def _apply_remote(self, remote: Any, group: _Group) -> None:
+        """Merge one record into ``group`` unless it was applied already."""
         inbox_id = f"{remote.workstation_id}:{remote.seq}"
         db = self.session.database()
-        if sync_queries.applied(db, inbox_id):
-            return None
+        if inbox_id in group.inbox_ids or sync_queries.applied(db, inbox_id):
+            return
         try:
             plain = self.keys.open_record(
                 remote.workstation_id, remote.seq, remote.ciphertext
@@ -269,7 +271,12 @@ class SyncEngine:
             ) from None
         self.session.actor.clock.observe(change["hlc"])
         merge = _Merge(self, change, inbox_id, remote.workstation_id)
-        return merge.run()
+        if (merge._type, merge._id) in group.keys:
+            # The merge reads what this record holds now: write the earlier
+            # change to it first.
+            group.flush(group.cursor)
+        merge.run()
+        group.add(merge, remote.cursor)
 
     # -- both ---------------------------------------------------------------
     def sync_now(self) -> SyncResult:
@@ -348,7 +355,6 @@ class _Merge:
                 self._delete(current, stamps)
             else:
                 self._upsert(current, stamps)
-        self._commit()
         return self.conflicts
 
     # -- writes --------------------------------------------------------------
@@ -403,15 +409,21 @@ class _Merge:
             },
         )
 
-    def _commit(self) -> None:
+    def writes(self) -> list[Mutation]:
+        """Every row this record writes, its inbox entry last."""
+        return [*self.mutations, self._inbox()]
+
+    def event(self) -> AuditEvent:
+        """Its ``sync.apply`` audit entry (field names only)."""
         names = sorted(
             {n for m in self.mutations if m.table == self._type for n in m.values}
         )
+        return AuditEvent("sync.apply", self._type, self._id, fields=tuple(names))
+
+    def commit(self) -> None:
+        """Write this record on its own (a clash becomes a conflict)."""
         try:
-            self.engine._write(
-                AuditEvent("sync.apply", self._type, self._id, fields=tuple(names)),
-                [*self.mutations, self._inbox()],
-            )
+            self.engine._write(self.event(), self.writes())
         except sync_queries.integrity_error():
             # The row clashes with a local one (a unique value such as an MRN
             # given out on both workstations): keep the remote values visible
@@ -429,8 +441,10 @@ class _Merge:
             )
             self.engine._write(
                 AuditEvent("sync.apply", self._type, self._id, outcome="clash"),
-                [*self.mutations, self._inbox()],
+                self.writes(),
             )
+
+    def keep_record(self) -> None:
         if self.resurrect is not None:
             # Keep the record a concurrent delete removed elsewhere: send it
             # out again as a new change, so every workstation has it back.
@@ -565,6 +579,79 @@ class _Merge:
             return
         self.mutations.insert(0, Mutation(self._type, self._id, "delete"))
         self._clock(DELETED, remote_hlc)
+
+
+#: Documents a group holds in memory before it is written.
+GROUP_BLOB_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class _Group:
+    """Merged records of one page written together, with the pull cursor.
+
+    One transaction for many records instead of one each (the commit is
+    most of the cost of a small record); each record keeps its own
+    ``sync.apply`` audit entry, and the cursor moves in the same transaction
+    past the records written.  A record is merged only after any earlier
+    record of the same row is written (``keys``).  When the group clashes
+    with a local row, its records are written one by one, as a lone record
+    would be.
+    """
+
+    engine: SyncEngine
+    cursor: int
+    merges: list[_Merge] = field(default_factory=list)
+    keys: set[tuple[str, str]] = field(default_factory=set)
+    inbox_ids: set[str] = field(default_factory=set)
+    blob_bytes: int = 0
+    applied: int = 0  # records written, and the conflicts they kept
+    conflicts: int = 0
+
+    def add(self, merge: _Merge, cursor: int) -> None:
+        self.merges.append(merge)
+        self.keys.add((merge._type, merge._id))
+        self.inbox_ids.add(merge.inbox_id)
+        self.cursor = cursor
+        self.blob_bytes += sum(
+            len(m.values[name])
+            for m in merge.mutations
+            for name in merge.change.get("blobs", [])
+            if isinstance(m.values.get(name), bytes | bytearray)
+        )
+        if merge.resurrect is not None or self.blob_bytes > GROUP_BLOB_BYTES:
+            self.flush(cursor)
+
+    def flush(self, cursor: int) -> None:
+        """Write the records merged so far and move the cursor to ``cursor``."""
+        merges, self.merges = self.merges, []
+        self.keys, self.inbox_ids, self.blob_bytes = set(), set(), 0
+        moved = cursor != int(self.engine._state().get(PULL_CURSOR, "0"))
+        if not merges and not moved:
+            return
+        event = AuditEvent("sync.pull", outcome=f"cursor {cursor}")
+        state = state_mutations({PULL_CURSOR: str(cursor)}) if moved else []
+        try:
+            self.engine._write(
+                event,
+                [*(w for m in merges for w in m.writes()), *state],
+                extra_events=[_full_event(m) for m in merges],
+            )
+        except sync_queries.integrity_error():
+            for merge in merges:
+                merge.commit()
+            if moved:
+                self.engine._write(event, state)
+        for merge in merges:
+            merge.keep_record()
+            self.applied += 1
+            self.conflicts += merge.conflicts
+
+
+def _full_event(merge: _Merge) -> AuditEvent:
+    """The record's audit entry as its own commit would have written it."""
+    own = merge.event()
+    names = {n for m in merge.writes() for n in m.values}
+    return replace(own, fields=tuple(sorted(names | set(own.fields))))
 
 
 def _device(stamp: str) -> str:
