@@ -1,4 +1,4 @@
-"""The Admin page: Users, Security, Backups and Break-glass tabs."""
+"""The Admin page: Users, Security, Backups, Sync and Break-glass tabs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from desktop_crm.gui.backup_view import BackupsView
 from desktop_crm.gui.break_glass_view import BreakGlassView
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.security_view import SecurityView
+from desktop_crm.gui.sync_view import SyncView
 from desktop_crm.gui.users_view import UsersView
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
@@ -38,6 +39,8 @@ class AdminWidget(QTabWidget):
         self.addTab(self.security_view, "&Security")
         self.backups_view = BackupsView(session, vault.clock)
         self.addTab(self.backups_view, "&Backups")
+        self.sync_view = SyncView(vault, session, clipboard)
+        self.addTab(self.sync_view, "S&ync")
         self.break_glass_view: BreakGlassView | None = None
         if session.allows("break_glass.review"):
             self.break_glass_view = BreakGlassView(session)

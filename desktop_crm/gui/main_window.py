@@ -27,6 +27,7 @@ from desktop_crm.gui import fields
 from desktop_crm.gui.backup_status import BackupStatus
 from desktop_crm.gui.clipboard import SensitiveClipboard
 from desktop_crm.gui.lock_controller import LOCK_SHORTCUT, IdleLockController
+from desktop_crm.gui.sync_status import SyncStatusLine
 from desktop_crm.gui.unlock_widget import UnlockWidget
 from desktop_crm.gui.worker import run_task
 from desktop_crm.services import settings_keys as setting
@@ -105,6 +106,9 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel()
         self.vault_label = QLabel()
         self.statusBar().addWidget(self.user_label, 1)
+        self.sync_status = SyncStatusLine(self._clock)
+        self.sync_status.conflicts_requested.connect(self.on_sync_dialog_triggered)
+        self.statusBar().addPermanentWidget(self.sync_status)
         self.backup_status = BackupStatus(self._clock)
         self.statusBar().addPermanentWidget(self.backup_status)
         self.statusBar().addPermanentWidget(self.vault_label)
@@ -132,16 +136,29 @@ class MainWindow(QMainWindow):
             "Change &PIN…", self.on_change_pin_action_triggered
         )
         self.about_action = self._action("&About Desktop CRM", self.on_about_triggered)
+        self.sync_now_action = self._action("Sync &now", self.sync_status.sync_now)
+        self.sync_dialog_action = self._action(
+            "Sync status and &conflicts…", self.on_sync_dialog_triggered
+        )
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.lock_action, self.switch_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self.menuBar().addMenu("&Account").addAction(self.change_pin_action)
+        self.menuBar().addMenu("S&ync").addActions(
+            [self.sync_now_action, self.sync_dialog_action]
+        )
         self.menuBar().addMenu("&Help").addAction(self.about_action)
         self._set_unlocked_actions(False)
 
     def _set_unlocked_actions(self, unlocked: bool) -> None:
-        for action in (self.lock_action, self.switch_action, self.change_pin_action):
+        for action in (
+            self.lock_action,
+            self.switch_action,
+            self.change_pin_action,
+            self.sync_now_action,
+            self.sync_dialog_action,
+        ):
             action.setEnabled(unlocked)
 
     # -- screens -----------------------------------------------------------
@@ -221,6 +238,7 @@ class MainWindow(QMainWindow):
         self._set_unlocked_actions(True)
         self.idle.start(minutes)
         self.backup_status.attach(session, self)
+        self.sync_status.attach(self._vault, session)
 
     # -- locking -----------------------------------------------------------
     def lock(self, reason: str = "manual", *, keep_user: bool = True) -> None:
@@ -242,6 +260,7 @@ class MainWindow(QMainWindow):
         self.user_label.clear()
         self.vault_label.clear()
         self.backup_status.detach()
+        self.sync_status.detach()
         self._set_unlocked_actions(False)
 
     @staticmethod
@@ -328,6 +347,13 @@ class MainWindow(QMainWindow):
             from desktop_crm.gui.change_pin_dialog import ChangePinDialog
 
             self._open(ChangePinDialog(self._vault, self.session, parent=self))
+
+    @Slot()
+    def on_sync_dialog_triggered(self) -> None:
+        if self.session is not None:
+            from desktop_crm.gui.sync_view import SyncDialog
+
+            self._open(SyncDialog(self._vault, self.session, self.clipboard, self))
 
     @Slot()
     def on_about_triggered(self) -> None:

@@ -39,6 +39,7 @@ from desktop_crm.gui.patients.emergency_dialog import EmergencyAccessDialog
 from desktop_crm.gui.patients.history_view import HistoryView
 from desktop_crm.gui.patients.merge_dialog import MergeDialog
 from desktop_crm.gui.patients.patient_form import field_label
+from desktop_crm.gui.sync_view import ConflictBanner
 from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services import break_glass, patients
 from desktop_crm.services.patient_model import Patient
@@ -139,6 +140,8 @@ class RecordView(QWidget):
         self.info.setFont(info_font)
         self.error = fields.error_label("Record error")
         self._make_emergency_widgets()
+        self.sync_banner = ConflictBanner(session)
+        self.sync_banner.resolved.connect(self.on_sync_banner_resolved)
         self.edit_button = QPushButton("&Edit…")
         self.merge_button = QPushButton("&Merge with…")
         self.copy_mrn_button = QPushButton("Copy MRN")
@@ -165,10 +168,13 @@ class RecordView(QWidget):
         self.tabs.currentChanged.connect(self.on_tabs_current_changed)
 
     def _make_emergency_widgets(self) -> None:
-        self.access_label = QLabel()
+        # The error red follows light and dark palettes; bold marks it out.
+        self.access_label = fields.ErrorLabel()
         self.access_label.setObjectName("emergency_access_until")
         self.access_label.setAccessibleName("Emergency access")
-        self.access_label.setStyleSheet("color: #b00020; font-weight: bold;")
+        bold = self.access_label.font()
+        bold.setBold(True)
+        self.access_label.setFont(bold)
         self.access_label.hide()
         self.emergency_button = QPushButton("Emer&gency access…")
         self.emergency_button.setObjectName("emergency_access")
@@ -191,6 +197,7 @@ class RecordView(QWidget):
         layout.addWidget(self.name_label)
         layout.addWidget(self.summary_label)
         layout.addLayout(buttons)
+        layout.addWidget(self.sync_banner)
         layout.addWidget(self.info)
         layout.addWidget(self.error)
         layout.addWidget(self.tabs, 1)
@@ -216,6 +223,7 @@ class RecordView(QWidget):
             # A merge or its undo may have moved documents to or from here.
             self.documents.refresh()
         self.update_access()
+        self.sync_banner.show_record("patients", patient.id)
         self.load_history()
         self.load_appointments()
 
@@ -349,6 +357,13 @@ class RecordView(QWidget):
             return
         names = ", ".join(field_label(c) for c in changed)
         self.show_info(f"Saved. Changed: {names}.")
+        self.reload()
+        if self.patient is not None:
+            self.patient_changed.emit(self.patient.id)
+
+    @Slot()
+    def on_sync_banner_resolved(self) -> None:
+        self.show_info("Conflict settled.")
         self.reload()
         if self.patient is not None:
             self.patient_changed.emit(self.patient.id)
