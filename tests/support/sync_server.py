@@ -278,6 +278,14 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def dump(self, url: str) -> bytes:
+        """pg_dump of one database (schema and data), for a canary scan."""
+        command = [*self.prefix, str(self.bindir / "pg_dump"), "-d", url]
+        result = subprocess.run(
+            command, capture_output=True, timeout=120, cwd=self.folder, check=True
+        )
+        return result.stdout
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
