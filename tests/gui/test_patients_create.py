@@ -148,3 +148,17 @@ def test_locking_leaves_nothing_of_the_patient_screen(qtbot, window, harness) ->
     assert not [w for w in all_widgets() if isinstance(w, PatientsWidget)]
     texts = [w.text() for w in all_widgets() if hasattr(w, "text")]
     assert not [t for t in texts if isinstance(t, str) and "García" in t]
+
+
+def test_a_record_that_loads_after_the_lock_is_dropped(
+    qtbot, screen, session, existing
+) -> None:
+    # The vault can lock (idle, Ctrl+L) while a record is still loading.
+    loaded = patients.open_patient(session, existing)
+    session.lock()
+
+    screen.on_patient_loaded(loaded)
+    screen.record.show_patient(loaded)
+
+    assert screen.record.patient is None
+    assert screen.record.name_label.text() == ""

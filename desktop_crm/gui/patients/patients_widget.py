@@ -318,6 +318,8 @@ class PatientsWidget(QWidget):
 
     @Slot(object)
     def on_patient_loaded(self, patient: patients.Patient) -> None:
+        if self._session.locked:
+            return  # loaded just as the vault locked: show nothing
         self.record.show_patient(patient, self._merges.get(patient.id))
         self.right.setCurrentWidget(self.record)
         self.patient_opened.emit(patient.id)

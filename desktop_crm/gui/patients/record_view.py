@@ -205,7 +205,13 @@ class RecordView(QWidget):
 
     # -- content ---------------------------------------------------------------
     def show_patient(self, patient: Patient, undoable_merge: str | None = None) -> None:
-        """Show ``patient`` (already opened, and so audited, by the caller)."""
+        """Show ``patient`` (already opened, and so audited, by the caller).
+
+        Nothing happens once the vault has locked: a load that finishes after
+        the lock is dropped (the workspace is on its way out).
+        """
+        if self._session.locked:
+            return
         changed_record = self.patient is None or self.patient.id != patient.id
         self.patient = patient
         preferred = f" “{patient.preferred_name}”" if patient.preferred_name else ""
