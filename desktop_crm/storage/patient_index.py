@@ -13,7 +13,12 @@ from typing import Any
 
 from desktop_crm.storage import folding
 from desktop_crm.storage.database import Database
-from desktop_crm.storage.writepath import BEFORE_INDEXERS, INDEXERS, Mutation
+from desktop_crm.storage.writepath import (
+    BEFORE_INDEXERS,
+    INDEXERS,
+    IndexJob,
+    Mutation,
+)
 
 _WORD_SPLIT = re.compile(r"[^\w]+")
 SUMMARY_COLUMNS = "p.id, p.family, p.given, p.middle, p.birth_date, p.status, p.mrn"
@@ -107,8 +112,8 @@ def _phone_tokens(value: str) -> list[str]:
     return tokens
 
 
-def _on_patient(db: Database, mutation: Mutation, _before: object) -> None:
-    reindex(db, mutation.key)
+def _on_patient(db: Database, mutation: Mutation, _before: object) -> list[IndexJob]:
+    return [(reindex, mutation.key)]
 
 
 def _identifier_owner(db: Database, mutation: Mutation) -> str | None:
@@ -118,16 +123,14 @@ def _identifier_owner(db: Database, mutation: Mutation) -> str | None:
     return str(row[0][0]) if row else None
 
 
-def _on_identifier(db: Database, mutation: Mutation, before: object) -> None:
+def _on_identifier(db: Database, mutation: Mutation, before: object) -> list[IndexJob]:
     """Re-index the identifier's old owner (if it moved or went) and new one."""
-    owners = {
+    owners = (
         before,
         mutation.values.get("patient_id"),
         _identifier_owner(db, mutation),
-    }
-    for owner in owners:
-        if owner:
-            reindex(db, str(owner))
+    )
+    return [(reindex, str(owner)) for owner in dict.fromkeys(owners) if owner]
 
 
 INDEXERS["patients"] = _on_patient

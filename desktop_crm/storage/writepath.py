@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,10 +23,16 @@ from desktop_crm.storage.tables import TABLES, TableSpec
 GENESIS = "0" * 64
 
 #: Derived indexes kept in step with a table, inside the same transaction:
+#: An index update: ``function(db, key)``, e.g. rebuild one patient's entry.
+IndexJob = tuple[Callable[[Database, str], None], str]
+
 #: table name -> function(db, mutation, before) called after the row change,
 #: where ``before`` is what ``BEFORE_INDEXERS`` returned for that table (or
-#: None): it lets an index see the row as it was, e.g. its old owner.
-INDEXERS: dict[str, Callable[[Database, Mutation, Any], None]] = {}
+#: None): it lets an index see the row as it was, e.g. its old owner.  It
+#: returns the index updates the change needs; each distinct one runs once,
+#: after the transaction's last row change (so a patient and its identifiers
+#: written together are indexed once, not once per row).
+INDEXERS: dict[str, Callable[[Database, Mutation, Any], Iterable[IndexJob]]] = {}
 BEFORE_INDEXERS: dict[str, Callable[[Database, Mutation], Any]] = {}
 Op = Literal["insert", "update", "upsert", "delete"]
 
@@ -199,6 +205,7 @@ def commit(
     not sent back out (it would echo between workstations forever).
     """
     changed: list[str] = []
+    jobs: dict[IndexJob, None] = {}
     with db.transaction():
         for earlier in extra_events:
             _append_audit(db, actor, earlier, ())
@@ -208,10 +215,12 @@ def commit(
             _apply(db, mutation)
             indexer = INDEXERS.get(mutation.table)
             if indexer is not None:
-                indexer(db, mutation, before)
+                jobs.update(dict.fromkeys(indexer(db, mutation, before)))
             changed.extend(mutation.values)
             if record_changes and TABLES[mutation.table].synced:
                 _record_change(db, actor, mutation)
+        for update, key in jobs:
+            update(db, key)
         head = _append_audit(db, actor, event, changed)
     db.committed(head)
     return head

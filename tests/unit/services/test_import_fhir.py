@@ -341,7 +341,7 @@ def test_patient_and_identifiers_are_one_transaction(session, tmp_path, monkeypa
     def failing(db, mutation, *rest):
         if mutation.values.get("value") == "b":
             raise RuntimeError("disk full")
-        original(db, mutation, *rest)
+        return original(db, mutation, *rest)
 
     monkeypatch.setitem(writepath.INDEXERS, "patient_identifiers", failing)
     data = bundle(patient("a", "Able"), patient("b", "Baker"))
