@@ -14,6 +14,9 @@ from desktop_crm.storage.database import Database, _driver
 from desktop_crm.storage.tables import TABLES
 
 DELETED = "__deleted__"
+#: A field clock for every column of a row, written when a whole row arrives
+#: from another workstation (one entry instead of one per column).
+ALL_FIELDS = "*"
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,9 @@ def local_field_stamps(
 ) -> dict[str, str]:
     """Per field, the newest local change's stamp (optionally before a seq).
 
-    A delete counts for every field under the name ``__deleted__``.
+    A delete counts for every field under the name ``__deleted__``; an
+    insert counts for every column of the table (it decided each one, if only
+    as empty), as the ``ALL_FIELDS`` clock does for a row from elsewhere.
     """
     sql = (
         "SELECT hlc, op, fields FROM change_log WHERE record_type = ? AND record_id = ?"
@@ -99,9 +104,13 @@ def local_field_stamps(
     if before_seq is not None:
         sql += " AND seq < ?"
         params.append(before_seq)
+    spec = TABLES.get(record_type)
+    every = sorted(spec.columns) if spec is not None else []
     stamps: dict[str, str] = {}
     for hlc, op, fields in db.query(sql, params):
         names = [DELETED] if op == "delete" else json.loads(fields)
+        if op == "insert":
+            names = [*names, *every]
         for name in names:
             if hlc > stamps.get(name, ""):
                 stamps[name] = hlc
@@ -109,8 +118,12 @@ def local_field_stamps(
 
 
 def field_clocks(db: Database, record_type: str, record_id: str) -> dict[str, str]:
-    """Per field, the stamp of the value applied from another workstation."""
-    return {
+    """Per field, the stamp of the value applied from another workstation.
+
+    An ``ALL_FIELDS`` entry stands for every column of the record's table; a
+    field's own entry counts when it is newer.
+    """
+    stamps = {
         str(f): str(h)
         for f, h in db.query(
             "SELECT field, hlc FROM field_clock "
@@ -118,6 +131,13 @@ def field_clocks(db: Database, record_type: str, record_id: str) -> dict[str, st
             (record_type, record_id),
         )
     }
+    whole = stamps.pop(ALL_FIELDS, None)
+    spec = TABLES.get(record_type)
+    if whole is not None and spec is not None:
+        for name in spec.columns:
+            if whole > stamps.get(name, ""):
+                stamps[name] = whole
+    return stamps
 
 
 def newest_field_clock(db: Database) -> str | None:

@@ -501,8 +501,7 @@ class _Merge:
             # No key slot here yet: an admin of this workstation resets them.
             row["needs_reset"] = 1
         self.mutations.insert(0, Mutation(self._type, self._id, "insert", row))
-        for name in row:
-            self._clock(name, remote_hlc)
+        self._clock(sync_queries.ALL_FIELDS, remote_hlc)
 
     def _blob(self, blob_id: str) -> bytes | None:
         sealed = self.engine.transport.get_blob(blob_id)
