@@ -48,6 +48,18 @@ def register(
         "--database",
         help="postgresql://... (default: SQLite in the server's data folder)",
     )
+    run.add_argument(
+        "--registration-code-file",
+        metavar="FILE",
+        help="only workstations giving the code in FILE may create a practice "
+        "(default: anyone who can reach the server may)",
+    )
+    run.add_argument(
+        "--quota-mb",
+        type=int,
+        metavar="N",
+        help="storage each practice may use, in MiB of ciphertext (default: none)",
+    )
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -98,14 +110,43 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     return context, store
 
 
+MIN_REGISTRATION_CODE = 12
+
+
+def server_config(path: str | None, quota_mb: int | None = None) -> Any:
+    """The server's limits: the registration code in ``path`` and the
+    per-practice quota, when given."""
+    from desktop_crm.sync.server import ServerConfig
+    from desktop_crm.sync.server.api import registration_hash
+
+    if quota_mb is not None and not 1 <= quota_mb <= 1 << 30:
+        raise UsageError("--quota-mb: expected a whole number of MiB, 1 or more")
+    quota = None if quota_mb is None else quota_mb * 1024 * 1024
+    if path is None:
+        return ServerConfig(quota_bytes=quota)
+    try:
+        code = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"--registration-code-file: cannot read {path} ({type(exc).__name__})"
+        ) from None
+    if len(code) < MIN_REGISTRATION_CODE:
+        raise UsageError(
+            f"--registration-code-file: the code must be at least "
+            f"{MIN_REGISTRATION_CODE} characters"
+        )
+    return ServerConfig(registration=registration_hash(code), quota_bytes=quota)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from desktop_crm.sync.server import SyncServer
 
     host, port = parse_listen(args.listen)
+    config = server_config(args.registration_code_file, args.quota_mb)
     context, store = _open(args)
     try:
         try:
-            server = SyncServer((host, port), context, store)
+            server = SyncServer((host, port), context, store, config)
         except OSError as exc:
             raise CRMError(
                 f"--listen: cannot listen on {args.listen} ({exc.strerror})"
@@ -127,6 +168,10 @@ def _serve(server: Any, host: str) -> None:
     thread.start()
     shown = f"[{host}]" if ":" in host else host
     print(f"listening on https://{shown}:{server.port}", flush=True)
+    if server.config.registration is None:
+        print("registration: open (any workstation may create a practice)", flush=True)
+    else:
+        print("registration: needs the code (--registration-code-file)", flush=True)
     try:
         while not stop.wait(0.5):
             if not thread.is_alive():

@@ -26,8 +26,14 @@ from desktop_crm.services.vault import VaultService
 def cmd_connect(args: argparse.Namespace) -> int:
     from desktop_crm.services import sync_service
 
+    code = None
+    if args.registration_code_file:
+        code = read_secret_file(args.registration_code_file, "--registration-code-file")
+
     def run(vault: VaultService, session: Session) -> None:
-        done = sync_service.connect(vault, session, args.url, args.fingerprint)
+        done = sync_service.connect(
+            vault, session, args.url, args.fingerprint, registration_code=code
+        )
         print(
             f"connected: practice {done.practice_id}, workstation {done.workstation_id}"
         )
@@ -142,6 +148,11 @@ def register(
         "--fingerprint",
         required=True,
         help="SHA-256 of the server certificate: 64 hex digits, colons allowed",
+    )
+    connect.add_argument(
+        "--registration-code-file",
+        metavar="FILE",
+        help="the server operator's registration code, if the server asks for one",
     )
     command(group, "pair-code", cmd_pair_code, "make a one-use pairing code (admin)")
     join = command(

@@ -58,6 +58,7 @@ from desktop_crm.services.sync_service import SyncStatus
 from desktop_crm.services.vault import VaultService
 from desktop_crm.sync.transport import (
     CertificateRefused,
+    NotAuthorized,
     ServerUnreachable,
     TransportFactory,
 )
@@ -447,6 +448,13 @@ class SyncView(QWidget):
         self.fingerprint_edit.setAccessibleName("Certificate fingerprint")
         self.fingerprint_edit.setPlaceholderText("64 hex digits, colons allowed")
         self.fingerprint_edit.setFont(fields.monospace_font())
+        self.registration_edit = QLineEdit()
+        self.registration_edit.setObjectName("registration_code")
+        self.registration_edit.setAccessibleName("Registration code")
+        self.registration_edit.setPlaceholderText(
+            "only if the server's operator gave you one"
+        )
+        self.registration_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.connect_button = QPushButton("&Connect to server…")
         self.connect_button.setObjectName("connect")
         self.connect_error = fields.error_label("Connect error")
@@ -454,6 +462,7 @@ class SyncView(QWidget):
         form.addRow(fields.hint_label(CONNECT_HINT))
         form.addRow("Server &URL:", self.url_edit)
         form.addRow("&Fingerprint (SHA-256):", self.fingerprint_edit)
+        form.addRow("&Registration code:", self.registration_edit)
         connect_row = QHBoxLayout()
         connect_row.addWidget(self.connect_button)
         connect_row.addStretch(1)
@@ -609,13 +618,19 @@ class SyncView(QWidget):
     @Slot()
     def on_connect_button_clicked(self) -> None:
         url, fingerprint = self.url_edit.text(), self.fingerprint_edit.text()
+        code = self.registration_edit.text().strip() or None
         fields.show_message(self.connect_error, "")
         vault, session = self._vault, self._session
         self.connect_button.setEnabled(False)
         self.connect_button.setText("Connecting…")
         self._run(
             lambda f: sync_service.connect(
-                vault, session, url, fingerprint, transport_factory=f
+                vault,
+                session,
+                url,
+                fingerprint,
+                registration_code=code,
+                transport_factory=f,
             ),
             self.on_connected,
             self.on_connect_failed,
@@ -626,6 +641,7 @@ class SyncView(QWidget):
         self._connect_idle()
         self.url_edit.clear()
         self.fingerprint_edit.clear()
+        self.registration_edit.clear()
         self.result_label.setText("Connected. This workstation now syncs.")
         self.activity.changed.emit()
         self.activity.sync_now()
@@ -644,6 +660,8 @@ class SyncView(QWidget):
             text, target = f"Fingerprint: {text}", self.fingerprint_edit
         elif isinstance(error, ServerUnreachable):
             text, target = f"Server URL: {text}", self.url_edit
+        elif isinstance(error, NotAuthorized) and "registration code" in text:
+            text, target = f"Registration code: {text}", self.registration_edit
         fields.show_message(self.connect_error, text)
         if target is not None:
             target.setFocus()

@@ -141,8 +141,12 @@ class _TurnTakingTransport:
         if callable(close):
             close()
 
-    def create_practice(self, label: str) -> Registration:
-        return self.turns.request(lambda: self.inner.create_practice(label))
+    def create_practice(
+        self, label: str, registration_code: str | None = None
+    ) -> Registration:
+        return self.turns.request(
+            lambda: self.inner.create_practice(label, registration_code)
+        )
 
     def create_pairing(
         self, token_hash: str, expires_at: str, wrapped_key: bytes

@@ -178,9 +178,14 @@ def connect(
     url: str,
     fingerprint: str,
     *,
+    registration_code: str | None = None,
     transport_factory: TransportFactory = https_transport,
 ) -> Connected:
-    """Register the practice on a server and make its sync key (admin)."""
+    """Register the practice on a server and make its sync key (admin).
+
+    ``registration_code`` is the server operator's, when the server asks for
+    one (``server run --registration-code-file``).
+    """
     session.require(MANAGE)
     fingerprint = sync_keys.parse_fingerprint(fingerprint)
     url = url.strip().rstrip("/")
@@ -189,7 +194,9 @@ def connect(
         raise InvalidInput("server URL", "this vault is connected to a server already")
     transport = transport_factory(url, fingerprint, None)
     try:
-        registration = transport.create_practice(_label(vault, session))
+        registration = transport.create_practice(
+            _label(vault, session), registration_code or None
+        )
     finally:
         close_transport(transport)
     vault.secrets.set(token_name(session.vault_id), registration.token)

@@ -100,7 +100,9 @@ class PushResult:
 class Transport(Protocol):
     """The server's operations; a token-bearing transport acts for one workstation."""
 
-    def create_practice(self, label: str) -> Registration: ...
+    def create_practice(
+        self, label: str, registration_code: str | None = None
+    ) -> Registration: ...
 
     def create_pairing(
         self, token_hash: str, expires_at: str, wrapped_key: bytes
@@ -266,6 +268,10 @@ _ERRORS: dict[int, Callable[[], SyncError]] = {
     404: lambda: SyncError("the sync server does not know that item (not found)"),
     413: lambda: SyncError("the sync server refused a request as too large"),
     429: lambda: SyncError("the sync server is busy (rate limit): try again soon"),
+    507: lambda: SyncError(
+        "the sync server's storage quota for this practice is full: ask its "
+        "operator to raise it (changes stay here, pending, until then)"
+    ),
 }
 
 
@@ -369,7 +375,8 @@ class HttpsTransport:
             else:
                 if reply.status == 429 and attempt < attempts:
                     delay = max(delay, reply.retry_after or 0)
-                elif reply.status >= 500 and attempt < attempts:
+                elif reply.status >= 500 and reply.status != 507 and attempt < attempts:
+                    # (507: a full quota stays full, asking again cannot help)
                     log.info(
                         "sync server answered %d, attempt %d", reply.status, attempt
                     )
@@ -412,10 +419,21 @@ class HttpsTransport:
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/v1/health", auth=False)
 
-    def create_practice(self, label: str) -> Registration:
-        answer = self._json(
-            "POST", "/v1/practices", {"label": label}, auth=False, retry=False
-        )
+    def create_practice(
+        self, label: str, registration_code: str | None = None
+    ) -> Registration:
+        payload = {"label": label}
+        if registration_code:
+            payload["registration_code"] = registration_code
+        try:
+            answer = self._json(
+                "POST", "/v1/practices", payload, auth=False, retry=False
+            )
+        except NotAuthorized:
+            raise NotAuthorized(
+                "the sync server takes new practices only with its operator's "
+                "registration code: the code is missing or wrong"
+            ) from None
         return Registration(
             _field(answer, "practice_id", str),
             _field(answer, "workstation_id", str),

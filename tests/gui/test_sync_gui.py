@@ -28,6 +28,7 @@ from desktop_crm.services.patient_model import Patient
 from desktop_crm.services.session import Session
 from desktop_crm.services.vault import VaultService
 from desktop_crm.sync.server import ServerConfig, SQLiteStore
+from desktop_crm.sync.server.api import registration_hash
 from desktop_crm.sync.transport import NotAuthorized
 
 pytestmark = pytest.mark.gui
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.gui
 JOIN_PIN = "97531864"
 SHOTS = Path("/tmp/gui-shots")
 WAIT = 20_000
+REGISTRATION_CODE = "operator-code-7Qm2xk"
 
 
 @dataclass
@@ -180,6 +182,37 @@ def test_a_plain_http_url_is_named(qtbot, admin, window, server):
 
     assert admin.connect_error.text().startswith("Server URL: must start with https://")
     assert admin.window().focusWidget() is admin.url_edit
+
+
+@pytest.fixture
+def closed_server(tmp_path: Path, harness) -> Iterator[Server]:
+    """A server that takes new practices only with REGISTRATION_CODE."""
+    tls = make_tls(tmp_path / "tls-closed")
+    store = SQLiteStore(tmp_path / "closed" / "sync-server.sqlite3")
+    stack = ExitStack()
+    config = ServerConfig(
+        clock=harness.clock.now, registration=registration_hash(REGISTRATION_CODE)
+    )
+    running = stack.enter_context(serve_in_thread(store, tls, config))
+    try:
+        yield Server(running, tls, stack)
+    finally:
+        stack.close()
+        store.close()
+
+
+def test_a_missing_registration_code_is_named(qtbot, admin, window, closed_server):
+    connect_via_form(qtbot, admin, closed_server.url, closed_server.tls.fingerprint)
+
+    assert admin.connect_error.text().startswith("Registration code: ")
+    assert admin.window().focusWidget() is admin.registration_edit
+    assert not sync_service.status(window.session).connected
+
+    admin.registration_edit.setText(REGISTRATION_CODE)
+    connect_via_form(qtbot, admin, closed_server.url, closed_server.tls.fingerprint)
+    qtbot.waitUntil(lambda: window.sync_status.isVisible(), timeout=WAIT)
+    assert sync_service.status(window.session).connected
+    assert admin.registration_edit.text() == ""
 
 
 def test_connect_via_the_form_then_the_status_line_shows(

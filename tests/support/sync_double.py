@@ -71,6 +71,8 @@ class SyncServerDouble:
     online: bool = True
     #: Deliver every pulled record twice (a retry after a lost answer).
     repeat_pulls: bool = False
+    #: When set, a new practice needs this operator registration code.
+    registration_code: str | None = None
     calls: list[str] = field(default_factory=list)
 
     # -- helpers -----------------------------------------------------------
@@ -110,8 +112,17 @@ class SyncServerDouble:
         return b"\n".join(parts)
 
     # -- operations -----------------------------------------------------------
-    def create_practice(self, label: str) -> Registration:
+    def create_practice(
+        self, label: str, registration_code: str | None = None
+    ) -> Registration:
         self._check_online()
+        if self.registration_code is not None and (
+            registration_code != self.registration_code
+        ):
+            raise NotAuthorized(
+                "the sync server takes new practices only with its operator's "
+                "registration code: the code is missing or wrong"
+            )
         ws, token = self._new_workstation(secrets.token_hex(16), label)
         return Registration(ws.practice_id, ws.id, token)
 
@@ -215,8 +226,10 @@ class DoubleTransport:
         self.server = server
         self.token = token
 
-    def create_practice(self, label: str) -> Registration:
-        return self.server.create_practice(label)
+    def create_practice(
+        self, label: str, registration_code: str | None = None
+    ) -> Registration:
+        return self.server.create_practice(label, registration_code)
 
     def create_pairing(self, token_hash: str, expires_at: str, wrapped: bytes) -> str:
         return self.server.create_pairing(self.token, token_hash, expires_at, wrapped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -51,6 +52,12 @@ class ServerConfig:
     body_deadline: float = 300.0  # whole body, however slowly it trickles
     max_connections: int = 1024
     clock: Callable[[], float] = field(default=time.time)
+    #: SHA-256 (hex) of the operator's registration code; when set, a new
+    #: practice can be created only with that code (``registration_hash``).
+    registration: str | None = None
+    #: Ciphertext bytes (records and documents) one practice may keep here;
+    #: None for no limit.  A push or document over it gets 507.
+    quota_bytes: int | None = None
 
 
 class ApiError(Exception):
@@ -69,10 +76,16 @@ def bad_request() -> ApiError:
 
 UNAUTHORIZED = 401
 NOT_FOUND = 404
+INSUFFICIENT_STORAGE = 507
 
 
 def unauthorized() -> ApiError:
     return ApiError(UNAUTHORIZED, "unauthorized")
+
+
+def registration_hash(code: str) -> str:
+    """What ``ServerConfig.registration`` holds for a registration code."""
+    return hashlib.sha256(code.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # -- encodings -------------------------------------------------------------
@@ -202,6 +215,13 @@ class Api:
 
     def create_practice(self, body: Mapping[str, Any]) -> Answer:
         label = _label(body)
+        code = body.get("registration_code")
+        if code is not None and (not isinstance(code, str) or len(code) > 200):
+            raise bad_request()
+        if self.config.registration is not None:
+            given = registration_hash(code or "")
+            if not hmac.compare_digest(given, self.config.registration):
+                raise unauthorized()
         token = secrets.token_bytes(32)
         ws = self.store.create_practice(label, token_hash(token), self.now())
         answer = {
@@ -265,8 +285,14 @@ class Api:
             if not ciphertext:
                 raise bad_request()
             parsed.append((seq, ciphertext))
+        self._check_quota(ws.practice_id, sum(len(c) for _, c in parsed))
         accepted, duplicates = self.store.push(ws, parsed, self.now())
         return 200, {"accepted": accepted, "duplicates": duplicates}
+
+    def _check_quota(self, practice_id: str, incoming: int) -> None:
+        quota = self.config.quota_bytes
+        if quota is not None and self.store.usage(practice_id) + incoming > quota:
+            raise ApiError(INSUFFICIENT_STORAGE, "quota_exceeded")
 
     def pull(self, ws: Workstation, query: Mapping[str, list[str]]) -> Answer:
         after = query_int(query, "after", 0, MAX_INT)
@@ -294,6 +320,7 @@ class Api:
 
     def put_blob(self, ws: Workstation, blob_id: str, data: bytes) -> Answer:
         check_blob_id(blob_id)
+        self._check_quota(ws.practice_id, len(data))
         result = self.store.put_blob(ws.practice_id, blob_id, data, self.now())
         if result == "conflict":
             raise ApiError(409, "conflict")

@@ -53,6 +53,7 @@ _AUTH = {
     "401": _error("missing, unknown, revoked or malformed token (always the same)")
 }
 _TOO_LARGE = {"413": _error("body larger than the limit (not read)")}
+_QUOTA = {"507": _error("the practice's storage quota would be exceeded")}
 
 
 def _op(
@@ -135,10 +136,19 @@ _PATHS: dict[str, Any] = {
                         workstation_id=_ID,
                         token=_B64URL,
                     ),
-                )
+                ),
+                "401": _error(
+                    "the operator requires a registration code: missing or wrong"
+                ),
             },
             auth=False,
-            body=_json(_obj(["label"], label=_LABEL)),
+            body=_json(
+                _obj(
+                    ["label"],
+                    label=_LABEL,
+                    registration_code={"type": "string", "maxLength": 200},
+                )
+            ),
         )
     },
     "/v1/pairings": {
@@ -202,7 +212,8 @@ _PATHS: dict[str, Any] = {
                         accepted={"type": "integer", "minimum": 0},
                         duplicates={"type": "integer", "minimum": 0},
                     ),
-                )
+                ),
+                **_QUOTA,
             },
             auth=True,
             body=_json(
@@ -249,6 +260,7 @@ _PATHS: dict[str, Any] = {
                 "200": _answer("held already with the same bytes", _BLOB_SAVED),
                 "201": _answer("stored", _BLOB_SAVED),
                 "409": _error("held already with other bytes"),
+                **_QUOTA,
             },
             auth=True,
             body={
@@ -329,6 +341,7 @@ DOCUMENT: dict[str, Any] = {
                         "method_not_allowed",
                         "conflict",
                         "too_large",
+                        "quota_exceeded",
                         "rate_limited",
                         "internal",
                         "unavailable",

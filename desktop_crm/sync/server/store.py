@@ -108,6 +108,10 @@ class Store(Protocol):
 
     def get_blob(self, practice_id: str, blob_id: str) -> bytes | None: ...
 
+    def usage(self, practice_id: str) -> int:
+        """Bytes of ciphertext the practice keeps here (records and documents)."""
+        ...
+
     def workstations(self, practice_id: str) -> list[Workstation]: ...
 
     def revoke(self, practice_id: str, workstation_id: str) -> bool:
@@ -322,6 +326,18 @@ class _SqlStore:
                 (practice_id, blob_id),
             ).fetchone()
         return "same" if bytes(row[0]) == data else "conflict"
+
+    def usage(self, practice_id: str) -> int:
+        with self._read() as db:
+            row = db.execute(
+                self._sql(
+                    "SELECT (SELECT coalesce(sum(size), 0) FROM records "
+                    "WHERE practice_id = ?) + (SELECT coalesce(sum(size), 0) "
+                    "FROM blobs WHERE practice_id = ?)"
+                ),
+                (practice_id, practice_id),
+            ).fetchone()
+        return int(row[0])
 
     def get_blob(self, practice_id: str, blob_id: str) -> bytes | None:
         with self._read() as db:
