@@ -53,19 +53,23 @@ class Server:
         self.stack.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path, harness) -> Iterator[Server]:
-    """The server on the vault's clock (pairing expiry is judged by it)."""
-    tls = make_tls(tmp_path / "tls")
-    store = SQLiteStore(tmp_path / "server" / "sync-server.sqlite3")
+def serve(folder: Path, config: ServerConfig) -> Iterator[Server]:
+    """A server on SQLite in ``folder``, running until the generator ends."""
+    tls = make_tls(folder / "tls")
+    store = SQLiteStore(folder / "sync-server.sqlite3")
     stack = ExitStack()
-    config = ServerConfig(clock=harness.clock.now)
     running = stack.enter_context(serve_in_thread(store, tls, config))
     try:
         yield Server(running, tls, stack)
     finally:
         stack.close()
         store.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, harness) -> Iterator[Server]:
+    """The server on the vault's clock (pairing expiry is judged by it)."""
+    yield from serve(tmp_path / "server", ServerConfig(clock=harness.clock.now))
 
 
 @pytest.fixture
@@ -187,18 +191,10 @@ def test_a_plain_http_url_is_named(qtbot, admin, window, server):
 @pytest.fixture
 def closed_server(tmp_path: Path, harness) -> Iterator[Server]:
     """A server that takes new practices only with REGISTRATION_CODE."""
-    tls = make_tls(tmp_path / "tls-closed")
-    store = SQLiteStore(tmp_path / "closed" / "sync-server.sqlite3")
-    stack = ExitStack()
     config = ServerConfig(
         clock=harness.clock.now, registration=registration_hash(REGISTRATION_CODE)
     )
-    running = stack.enter_context(serve_in_thread(store, tls, config))
-    try:
-        yield Server(running, tls, stack)
-    finally:
-        stack.close()
-        store.close()
+    yield from serve(tmp_path / "closed", config)
 
 
 def test_a_missing_registration_code_is_named(qtbot, admin, window, closed_server):
@@ -207,6 +203,7 @@ def test_a_missing_registration_code_is_named(qtbot, admin, window, closed_serve
     assert admin.connect_error.text().startswith("Registration code: ")
     assert admin.window().focusWidget() is admin.registration_edit
     assert not sync_service.status(window.session).connected
+    shoot(admin, "connect_refused")
 
     admin.registration_edit.setText(REGISTRATION_CODE)
     connect_via_form(qtbot, admin, closed_server.url, closed_server.tls.fingerprint)
