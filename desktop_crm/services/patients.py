@@ -25,6 +25,10 @@ from desktop_crm.services.patient_model import (
 )
 from desktop_crm.services.session import Session
 from desktop_crm.storage import folding, patient_index, patient_queries
+
+# A merge moves scheduling rows too: their tables must be known to the write
+# path even where no scheduling screen or command was loaded.
+from desktop_crm.storage import schedule_queries as _schedule_tables  # noqa: F401
 from desktop_crm.storage.patient_index import PatientSummary
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
@@ -406,13 +410,25 @@ def undoable_merge(session: Session, patient_id: str) -> MergeInfo | None:
     )
 
 
-_MOVABLE = ("visits", "documents", "patient_identifiers")
+#: Every table whose rows belong to one patient: a merge moves them all.
+_MOVABLE = (
+    "visits",
+    "documents",
+    "patient_identifiers",
+    "appointments",
+    "appointment_series",
+    "communications",
+    "reminders",
+    "waitlist",
+)
 
 
 def merge(session: Session, survivor_id: str, retired_id: str) -> str:
     """Merge ``retired_id`` into ``survivor_id``; returns the merge id for undo.
 
-    Visits, documents and identifiers move to the survivor; the retired record
+    Visits, documents, identifiers (but the retired record's MRN),
+    appointments and their series, reminders, the communication log and
+    waitlist entries move to the survivor; the retired record
     is kept (status ``merged``) so the merge can be undone.  One audit entry
     names both records.
     """

@@ -73,9 +73,24 @@ def ids_with_birth_date(db: Database, birth_date: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+#: Tables with a ``patient_id`` column whose rows a merge moves.
+PER_PATIENT_TABLES = frozenset(
+    {
+        "visits",
+        "documents",
+        "patient_identifiers",
+        "appointments",
+        "appointment_series",
+        "communications",
+        "reminders",
+        "waitlist",
+    }
+)
+
+
 def rows_of(db: Database, table: str, patient_id: str) -> list[str]:
     """Ids of the rows of ``table`` that belong to a patient (for merges)."""
-    if table not in ("visits", "documents", "patient_identifiers"):
+    if table not in PER_PATIENT_TABLES:
         raise ValueError(f"not a per-patient table: {table}")
     rows = db.query(f"SELECT id FROM {table} WHERE patient_id = ?", (patient_id,))
     return [str(r[0]) for r in rows]
