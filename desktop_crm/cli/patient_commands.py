@@ -151,7 +151,9 @@ def _read_document(path: str) -> bytes:
         with Path(path).open("rb") as handle:
             return handle.read(documents.MAX_BYTES + 1)
     except OSError as exc:
-        raise InvalidInput("FILE", f"cannot read the file: {exc.strerror}") from exc
+        raise InvalidInput(
+            "file to attach", f"cannot read it: {exc.strerror}"
+        ) from None
 
 
 def cmd_documents_attach(args: argparse.Namespace) -> int:

@@ -93,20 +93,31 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     from desktop_crm.sync.server import open_store, tls_context
     from desktop_crm.sync.server.store import StoreUnavailable
 
+    for option, path in (("--cert", args.cert), ("--key", args.key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise CRMError(f"{option}: cannot read {path} ({exc.strerror})") from None
     try:
         context = tls_context(args.cert, args.key)
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError):
         raise CRMError(
-            f"--cert/--key: cannot load the certificate or key ({type(exc).__name__})"
+            f"--cert/--key: {args.cert} and {args.key} are not a PEM certificate "
+            "chain and its matching private key"
         ) from None
+    folder = server_data_dir(getattr(args, "data_dir", None))
     try:
-        store = open_store(
-            args.database, server_data_dir(getattr(args, "data_dir", None))
-        )
+        store = open_store(args.database, folder)
     except ValueError as exc:
         raise UsageError(f"--database: {exc}") from None
     except StoreUnavailable:
         raise CRMError("--database: the database cannot be reached") from None
+    except OSError as exc:
+        raise CRMError(
+            f"--data-dir: cannot keep the server's data in {folder} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
     return context, store
 
 

@@ -45,7 +45,9 @@ def decode(text: str) -> bytes:
     """
     cleaned = re.sub(r"[\s\-]+", "", text).upper()
     if not cleaned.startswith(PREFIX):
-        raise InvalidInput(_FIELD, f"it starts with {PREFIX}-")
+        raise InvalidInput(
+            _FIELD, f"not a recovery key: a recovery key starts with {PREFIX}-"
+        )
     body = cleaned[len(PREFIX) :].replace("0", "O").replace("1", "I")
     if not re.fullmatch(r"[A-Z2-7]{55}", body):
         raise InvalidInput(_FIELD, "expected 55 characters after the prefix")

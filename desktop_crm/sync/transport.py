@@ -16,6 +16,7 @@ import http.client
 import ipaddress
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -174,9 +175,13 @@ def check_url(url: str) -> tuple[str, int]:
     if not parts.hostname or (parts.path not in ("", "/")) or parts.query:
         raise InvalidInput("server URL", "give https://HOST[:PORT] only")
     try:
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port
     except ValueError:
-        raise InvalidInput("server URL", "the port is not a number") from None
+        raise InvalidInput(
+            "server URL", "the port must be a number from 1 to 65535"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise InvalidInput("server URL", "the port must be a number from 1 to 65535")
     return parts.hostname, port
 
 
@@ -366,6 +371,11 @@ class HttpsTransport:
                 log.info(
                     "sync request failed (%s), attempt %d", type(exc).__name__, attempt
                 )
+                if isinstance(exc, socket.gaierror):
+                    raise ServerUnreachable(
+                        f"the sync server's host name {self.host} is not known "
+                        "(DNS): check the URL and the network"
+                    ) from None
                 if attempt == attempts:
                     raise ServerUnreachable(
                         f"cannot reach the sync server at {self.host}:{self.port} "

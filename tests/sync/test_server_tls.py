@@ -8,11 +8,14 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from support.sync_server import HOST, Client, RunningServer, TLSFiles
+
+from desktop_crm.sync.server import SQLiteStore, SyncServer, tls_context
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,5 +136,65 @@ def test_cli_refuses_a_missing_key(tmp_path: Path, tls: TLSFiles) -> None:
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )  # fmt: skip
     assert result.returncode == 1
-    assert "--cert/--key" in result.stderr
+    assert "--key: cannot read" in result.stderr and "no.key" in result.stderr
     assert time.monotonic() - started < 60
+
+
+def _server_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop_crm", "server", "run", *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )  # fmt: skip
+
+
+def test_cli_names_a_certificate_and_key_that_do_not_match(tls: TLSFiles) -> None:
+    result = _server_run("--listen", f"{HOST}:0", "--cert", str(tls.key_file),
+                         "--key", str(tls.cert_file))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not a PEM certificate chain and its matching private key" in (result.stderr)
+
+
+def test_cli_names_a_data_folder_it_cannot_use(tls: TLSFiles, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = _server_run("--listen", f"{HOST}:0", "--cert", str(tls.cert_file),
+                         "--key", str(tls.key_file),
+                         "--data-dir", str(blocker / "srv"))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--data-dir: cannot keep the server's data in" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_server_listens_on_an_ipv6_address(tls: TLSFiles, tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "sync.sqlite3")
+    server = SyncServer(("::1", 0), tls_context(tls.cert_file, tls.key_file), store)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        context = tls.client_context()
+        context.check_hostname = False
+        with socket.create_connection(("::1", server.port), timeout=10) as raw:
+            with context.wrap_socket(raw) as conn:
+                conn.sendall(
+                    b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+                answer = b""
+                while chunk := conn.recv(4096):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()

@@ -142,6 +142,23 @@ def test_plain_or_malformed_url_is_refused_before_connecting(url):
     assert caught.value.field == "server URL"
 
 
+@pytest.mark.parametrize("port", ["99999", "0", "x1"])
+def test_a_port_out_of_range_is_named(port):
+    with pytest.raises(InvalidInput, match="port must be a number from 1 to 65535"):
+        HttpsTransport(f"https://127.0.0.1:{port}", "ab" * 32)
+
+
+def test_an_unknown_host_name_is_named_at_once(tls: TLSFiles):
+    slept: list[float] = []
+    client = HttpsTransport(
+        "https://nonexistent.invalid:8443", tls.fingerprint, sleep=slept.append
+    )
+
+    with pytest.raises(ServerUnreachable, match="host name nonexistent.invalid is not"):
+        client.health()
+    assert slept == []  # a name that does not resolve is not retried
+
+
 def test_no_server_gives_one_clear_message_after_retries(tls: TLSFiles):
     import socket
 

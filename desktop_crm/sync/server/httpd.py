@@ -125,6 +125,8 @@ class SyncServer(ThreadingHTTPServer):
         store: Store,
         config: ServerConfig | None = None,
     ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # an IPv6 literal such as ::1
         self.config = config or ServerConfig()
         self.ssl_context = context
         self.store = store

@@ -90,3 +90,11 @@ def test_changed_last_character_is_refused(key):
         accepted.append(other)
 
     assert accepted == []
+
+
+def test_text_that_is_no_recovery_key_is_called_so():
+    with pytest.raises(InvalidInput) as caught:
+        recovery_key.decode("my-password-123")
+
+    assert str(caught.value).startswith("recovery key: not a recovery key")
+    assert "my-password-123" not in str(caught.value)
