@@ -8,6 +8,7 @@ backup, truncated, tampered at chunk N, unsupported version, destination),
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +133,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             f"backup schedule: daily at {wanted.at} into {wanted.destination}, "
             f"keep {keep.daily} daily, {keep.weekly} weekly, {keep.monthly} monthly"
         )
+        if not wanted.destination.is_dir():
+            # Kept on purpose (a drive may be unplugged now), but say so.
+            print(
+                f"warning: {wanted.destination} is not a folder that exists now: "
+                "scheduled backups fail until it does",
+                file=sys.stderr,
+            )
 
     return _run_unlocked(args, set_schedule)
 
