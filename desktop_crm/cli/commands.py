@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -147,6 +148,36 @@ def _check_display() -> None:
             "WAYLAND_DISPLAY is not set); for a headless check use "
             "QT_QPA_PLATFORM=offscreen or xvfb-run"
         )
+    display = os.environ.get("DISPLAY", "")
+    if not os.environ.get("WAYLAND_DISPLAY") and not x_display_reachable(display):
+        raise CRMError(
+            f"no display: nothing answers on DISPLAY={display} (is the X server "
+            "running?); for a headless check use QT_QPA_PLATFORM=offscreen or "
+            "xvfb-run"
+        )
+
+
+def x_display_reachable(display: str) -> bool:
+    """False only when a local X display (":N") certainly has no server.
+
+    Qt aborts the process when it cannot connect; a local display's socket
+    (a file, or Linux's abstract name) tells beforehand.  Remote or unusual
+    DISPLAY values are left to Qt.
+    """
+    host, _, rest = display.partition(":")
+    number = rest.split(".", 1)[0]
+    if host not in ("", "unix") or not number.isdigit():
+        return True
+    path = f"/tmp/.X11-unix/X{number}"
+    for address in (path, "\0" + path):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            try:
+                probe.connect(address)
+            except OSError:
+                continue
+            return True
+    return False
 
 
 def cmd_init(args: argparse.Namespace) -> int:
