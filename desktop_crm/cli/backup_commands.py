@@ -39,6 +39,9 @@ def _keys(args: argparse.Namespace) -> dict[str, str | None]:
 def cmd_create(args: argparse.Namespace) -> int:
     from desktop_crm.services import backup
 
+    if not args.out.strip():
+        raise UsageError("--out: give the name of the backup file to write")
+
     def create(_vault: VaultService, session: Session) -> None:
         result = backup.create_backup(session, Path(args.out))
         print(f"backup: {result.path}, {result.size} bytes, sha256 {result.sha256}")

@@ -38,7 +38,9 @@ def _common(parser: argparse.ArgumentParser, *, unlock: bool) -> None:
         "--data-dir", default=argparse.SUPPRESS, help="the vault folder"
     )
     if unlock:
-        parser.add_argument("--user", help="the user who unlocks")
+        parser.add_argument(
+            "--user", help="the user who unlocks (required unless --unattended)"
+        )
         parser.add_argument("--pin-file", help="file holding the PIN")
         parser.add_argument("--otp", help="the current TOTP code")
         parser.add_argument(

@@ -1,5 +1,6 @@
-"""The GUI's start refuses in one line when the X display does not answer
-(Qt would abort the whole process with a misleading message)."""
+"""Command-line refusals that need no vault: a display that does not answer
+(Qt would abort the whole process with a misleading message), an empty file
+name."""
 
 from __future__ import annotations
 
@@ -45,3 +46,12 @@ def test_a_listening_local_display_is_accepted(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("display", ["remote.example.org:0", "", "weird"])
 def test_other_displays_are_left_to_qt(display: str) -> None:
     assert commands.x_display_reachable(display)
+
+
+def test_an_empty_backup_file_name_is_named(tmp_path, capsys) -> None:
+    from desktop_crm.cli.main import main
+
+    code = main(["--data-dir", str(tmp_path), "backup", "create", "--out", " "])
+
+    assert code == 2
+    assert "--out: give the name of the backup file" in capsys.readouterr().err
