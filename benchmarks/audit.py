@@ -77,7 +77,8 @@ def _without_audit(db: Database, actor: Actor, mutation: Mutation) -> None:
     """The write path minus its audit entry: row, search index, change record."""
     with db.transaction():
         _apply(db, mutation)
-        INDEXERS["patients"](db, mutation, None)
+        for update, key in INDEXERS["patients"](db, mutation, None):
+            update(db, key)
         _record_change(db, actor, mutation)
 
 
