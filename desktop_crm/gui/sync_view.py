@@ -53,8 +53,8 @@ from desktop_crm.gui.worker import run_task, user_message
 from desktop_crm.services import sync_service
 from desktop_crm.services.clock import from_iso
 from desktop_crm.services.session import Session
-from desktop_crm.services.sync_activity import ConflictView, in_turns, open_conflicts
-from desktop_crm.services.sync_service import SyncStatus
+from desktop_crm.services.sync_activity import in_turns
+from desktop_crm.services.sync_service import ConflictView, SyncStatus, open_conflicts
 from desktop_crm.services.vault import VaultService
 from desktop_crm.sync.transport import (
     CertificateRefused,

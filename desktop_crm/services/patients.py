@@ -411,16 +411,7 @@ def undoable_merge(session: Session, patient_id: str) -> MergeInfo | None:
 
 
 #: Every table whose rows belong to one patient: a merge moves them all.
-_MOVABLE = (
-    "visits",
-    "documents",
-    "patient_identifiers",
-    "appointments",
-    "appointment_series",
-    "communications",
-    "reminders",
-    "waitlist",
-)
+_MOVABLE = sorted(patient_queries.PER_PATIENT_TABLES)
 
 
 def merge(session: Session, survivor_id: str, retired_id: str) -> str:

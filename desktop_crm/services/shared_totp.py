@@ -32,19 +32,15 @@ from desktop_crm.storage.writepath import AuditEvent, Mutation
 
 log = logging.getLogger(__name__)
 
-_PRACTICE = "practice_id"
-
 
 def _practice_key(db: Database) -> tuple[bytes, str] | None:
     key_hex = sync_queries.sync_key_hex(db)
-    practice = sync_queries.state(db).get(_PRACTICE)
-    if key_hex is None or not practice:
+    if key_hex is None:
+        return None
+    practice = sync_queries.state_value(db, sync_queries.PRACTICE_ID)
+    if not practice:
         return None
     return bytes.fromhex(key_hex), practice
-
-
-def connected(db: Database) -> bool:
-    return _practice_key(db) is not None
 
 
 def shared_secret(db: Database, user_id: str) -> str | None:
@@ -72,10 +68,23 @@ def mutation(db: Database, user_id: str, secret: str, now: float) -> Mutation | 
     )
 
 
-def publish(session: Session, user_id: str, secret: str) -> bool:
-    """Publish a user's secret to the practice; False when not connected."""
+#: ``publish``'s ``current`` when the caller has not read the published secret.
+NOT_READ = object()
+
+
+def publish(
+    session: Session, user_id: str, secret: str, *, current: object = NOT_READ
+) -> bool:
+    """Publish a user's secret to the practice; False when not connected or
+    when it is the published one already.
+
+    ``current`` is the published secret when the caller has just read it
+    (``shared_secret``), so it is not opened twice.
+    """
     db = session.database()
-    if shared_secret(db, user_id) == secret:
+    if current is NOT_READ:
+        current = shared_secret(db, user_id)
+    if current == secret:
         return False
     change = mutation(db, user_id, secret, session.clock.now())
     if change is None:

@@ -1,5 +1,5 @@
 """What the sync screens need beyond ``sync_service``: safe runs, a change
-watch, and the open conflicts a user may see.
+watch (the open conflicts a user may see are in ``sync_service``).
 
 **Sharing the connection with the GUI thread.**  The session has one
 SQLCipher connection; ``Database`` serialises single statements and whole
@@ -32,14 +32,11 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from desktop_crm.errors import CRMError, NotPermitted
+from desktop_crm.errors import CRMError
 from desktop_crm.services.session import Session, SessionLocked
-from desktop_crm.storage import sync_queries
 from desktop_crm.storage.database import Database
-from desktop_crm.sync.engine import UNAPPLIED
 from desktop_crm.sync.transport import (
     HttpsTransport,
     Joined,
@@ -226,150 +223,3 @@ def watch_changes(
             db.after_commit.remove(hook)
 
     return stop
-
-
-# -- conflicts ---------------------------------------------------------------
-
-#: Who may see a conflict's two values, by record type (default: keys.manage).
-_READ_PERMISSION = {
-    "patients": "patients.read",
-    "patient_identifiers": "patients.read",
-    "patient_merges": "patients.read",
-    "documents": "documents.read",
-    "appointments": "appointments.read",
-    "appointment_series": "appointments.read",
-    "provider_hours": "appointments.read",
-    "provider_days_off": "appointments.read",
-    "providers": "appointments.read",
-    "provider_identifiers": "appointments.read",
-    "visits": "appointments.read",
-    "virtual_visits": "appointments.read",
-    "waitlist": "appointments.read",
-    "communications": "communications.read",
-    "users": "users.manage",
-    "settings": "settings.manage",
-}
-
-RECORD_TYPE_LABELS = {
-    "patients": "Patient",
-    "patient_identifiers": "Patient identifier",
-    "appointments": "Appointment",
-    "appointment_series": "Appointment series",
-    "documents": "Document",
-    "users": "User",
-    "settings": "Setting",
-    "communications": "Message",
-    "waitlist": "Waitlist entry",
-    "virtual_visits": "Virtual visit",
-    "visits": "Visit",
-    "providers": "Provider",
-    "provider_hours": "Provider hours",
-    "provider_days_off": "Provider day off",
-}
-
-
-@dataclass(frozen=True)
-class ConflictView:
-    """One open conflict as a screen shows it (values already as text)."""
-
-    id: str
-    record_type: str
-    record_id: str
-    record_label: str
-    field: str
-    field_label: str
-    kept: str
-    lost: str
-    lost_device: str
-    created_at: str
-
-
-def read_permission(record_type: str) -> str:
-    return _READ_PERMISSION.get(record_type, "keys.manage")
-
-
-def value_text(value: Any) -> str:
-    """A stored value as one line of text (JSON for lists and mappings)."""
-    import json
-
-    if value is None or value == "":
-        return "(empty)"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return str(value)
-
-
-def _field_label(row: sync_queries.ConflictRow) -> str:
-    if row.field == sync_queries.DELETED:
-        return "deleted on one side, edited on the other"
-    if row.field == UNAPPLIED:
-        return "change could not be applied (clashes with a record here)"
-    return row.field.replace("_", " ")
-
-
-def _values(row: sync_queries.ConflictRow) -> tuple[str, str]:
-    if row.field == sync_queries.DELETED:
-        kept = "record kept" if row.kept_value == "kept" else "record deleted"
-        lost = "delete it" if row.lost_value == "deleted" else "edited version"
-        return kept, lost
-    return value_text(row.kept_value), value_text(row.lost_value)
-
-
-def _record_label(db: Database, row: sync_queries.ConflictRow) -> str:
-    kind = RECORD_TYPE_LABELS.get(row.record_type, row.record_type.replace("_", " "))
-    if row.record_type == "patients":
-        found = sync_queries.row(db, "patients", row.record_id)
-        if found is not None:
-            name = ", ".join(p for p in (found["family"], found["given"]) if p)
-            return f"{kind} {name} (MRN {found['mrn']})"
-    if row.record_type == "users":
-        found = sync_queries.row(db, "users", row.record_id)
-        if found is not None:
-            return f"{kind} {found['name']}"
-    return f"{kind} {row.record_id[:8]}"
-
-
-def open_conflicts(
-    session: Session, record_type: str | None = None, record_id: str | None = None
-) -> tuple[list[ConflictView], int]:
-    """The open conflicts this user may see, and how many others are open.
-
-    A conflict shows two values of a record, so it is shown only to a user
-    who may read that kind of record (the others are counted, not shown).
-    Like a search result list, this is not an audited opening of a record.
-    """
-    session.require("vault.status")
-    db = session.database()
-    shown: list[ConflictView] = []
-    hidden = 0
-    for row in sync_queries.conflicts(db):
-        if record_type is not None and row.record_type != record_type:
-            continue
-        if record_id is not None and row.record_id != record_id:
-            continue
-        if not session.allows(read_permission(row.record_type), row.record_id):
-            hidden += 1
-            continue
-        kept, lost = _values(row)
-        shown.append(
-            ConflictView(
-                row.id,
-                row.record_type,
-                row.record_id,
-                _record_label(db, row),
-                row.field,
-                _field_label(row),
-                kept,
-                lost,
-                row.lost_device,
-                row.created_at,
-            )
-        )
-    return shown, hidden
-
-
-def require_read(session: Session, record_type: str) -> None:
-    """Refuse when this user may not see conflicts of ``record_type``."""
-    permission = read_permission(record_type)
-    if not session.allows(permission):
-        raise NotPermitted(permission)

@@ -425,11 +425,13 @@ class VaultService:
         workstation = self.workstation_id(header.vault_id)
         step = None
         secret = opened.totp_secret
+        shared: object = shared_totp.NOT_READ
         if code is not None and code.strip():
             if reset is None and (not user.must_change_pin or user.keeps_totp):
                 # A secret enrolled on another workstation of the practice
                 # replaces the one in this slot (services.shared_totp).
-                secret = shared_totp.shared_secret(db, user.id) or secret
+                shared = shared_totp.shared_secret(db, user.id)
+                secret = shared or secret
             try:
                 step = totp.verify(secret, code, now, user.last_totp_step)
             except AuthenticationFailed:
@@ -460,11 +462,11 @@ class VaultService:
                 [Mutation("settings", totp_reset_key(user.id), "delete")],
             )
         if step is not None:
-            self._share_secret(session, slot, secret, pin)
+            self._share_secret(session, slot, secret, pin, shared)
         return session
 
     def _share_secret(
-        self, session: Session, slot: UserSlot, secret: str, pin: str
+        self, session: Session, slot: UserSlot, secret: str, pin: str, shared: object
     ) -> None:
         """Keep the slot and the practice's shared copy of the TOTP secret alike.
 
@@ -488,7 +490,7 @@ class VaultService:
             session.totp_secret = secret
         elif not session.must_change_pin:
             # After an admin's reset the secret is replaced at the PIN change.
-            shared_totp.publish(session, session.user_id, secret)
+            shared_totp.publish(session, session.user_id, secret, current=shared)
 
     def _reenrol(
         self,

@@ -6,6 +6,7 @@ import hashlib
 import re
 from typing import Any
 
+from desktop_crm.storage import sync_queries
 from desktop_crm.storage.database import Database
 
 PATIENT_COLUMNS = (
@@ -58,10 +59,10 @@ def next_mrn(db: Database) -> str:
     )
     digits = re.match(r"[0-9]+", str(top or "0"))
     number = f"{int(digits.group(0) if digits else 0) + 1:07d}"
-    workstation = db.scalar("SELECT value FROM sync_state WHERE key = 'workstation_id'")
+    workstation = sync_queries.state_value(db, sync_queries.WORKSTATION_ID)
     if not workstation:
         return number
-    tag = hashlib.sha256(str(workstation).encode()).hexdigest()[:4].upper()
+    tag = hashlib.sha256(workstation.encode()).hexdigest()[:4].upper()
     return f"{number}-{tag}"
 
 

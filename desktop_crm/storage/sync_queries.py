@@ -57,8 +57,19 @@ def integrity_error() -> type[Exception]:
     return error
 
 
+#: sync_state keys that code outside the sync engine reads.
+PRACTICE_ID = "practice_id"
+WORKSTATION_ID = "workstation_id"
+
+
 def state(db: Database) -> dict[str, str]:
     return {str(k): str(v) for k, v in db.query("SELECT key, value FROM sync_state")}
+
+
+def state_value(db: Database, key: str) -> str | None:
+    """One sync_state value (None when the vault never connected)."""
+    value = db.scalar("SELECT value FROM sync_state WHERE key = ?", (key,))
+    return None if value is None else str(value)
 
 
 def sync_key_hex(db: Database) -> str | None:

@@ -22,10 +22,10 @@ from desktop_crm.storage.tables import TABLES, TableSpec
 
 GENESIS = "0" * 64
 
-#: Derived indexes kept in step with a table, inside the same transaction:
 #: An index update: ``function(db, key)``, e.g. rebuild one patient's entry.
 IndexJob = tuple[Callable[[Database, str], None], str]
 
+#: Derived indexes kept in step with a table, inside the same transaction:
 #: table name -> function(db, mutation, before) called after the row change,
 #: where ``before`` is what ``BEFORE_INDEXERS`` returned for that table (or
 #: None): it lets an index see the row as it was, e.g. its old owner.  It

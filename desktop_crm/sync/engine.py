@@ -68,8 +68,8 @@ NOTE_SEPARATOR = "\n\n--- conflicting version from another workstation ({}) ---\
 # sync_state keys
 URL = "url"
 FINGERPRINT = "fingerprint"
-PRACTICE_ID = "practice_id"
-WORKSTATION_ID = "workstation_id"
+PRACTICE_ID = sync_queries.PRACTICE_ID
+WORKSTATION_ID = sync_queries.WORKSTATION_ID
 PUSHED_CHANGE = "pushed_change"
 PUSH_SEQ = "push_seq"
 PULL_CURSOR = "pull_cursor"
