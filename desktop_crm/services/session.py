@@ -112,9 +112,11 @@ class Session:
         """The single write path, bound to this session's actor."""
         return commit(self.database(), self.actor, event, mutations, extra_events)
 
-    def batch(self) -> contextlib.AbstractContextManager[Database]:
+    def batch(
+        self, group_seconds: float = 0.0
+    ) -> contextlib.AbstractContextManager[Database]:
         """Many write-path calls in a row (imports): see ``Database.batch``."""
-        return self.database().batch()
+        return self.database().batch(group_seconds)
 
     def setting(self, key: str, default: str) -> str:
         value = queries.setting(self.database(), key)

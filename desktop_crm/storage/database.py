@@ -41,6 +41,17 @@ class KeyChangedUnderneath(VaultError):
         )
 
 
+class GroupLost(VaultError):
+    """SQLite rolled back a whole commit group (a full disk, an I/O error)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the vault lost this run's last changes before they were saved "
+            "(the disk may be full or failing); nothing is half-written, and "
+            "running it again redoes them"
+        )
+
+
 class WrongDatabaseKey(VaultError):
     """The key does not open this database file."""
 
@@ -89,6 +100,9 @@ class Database:
         self.after_commit: list[Any] = []
         self._batch_depth = 0
         self._pending_head: Any = None
+        self._group_seconds = 0.0
+        self._group_began: float | None = None
+        self._group_head: Any = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self._lock, _key_guard():
@@ -104,8 +118,19 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception.
+
+        Inside ``batch(group_seconds=...)`` it is a savepoint of the batch's
+        open group instead: all or nothing on its own, committed with the
+        group (see ``batch``).
+        """
         with self._lock:
+            if self._group_seconds:
+                with self._savepoint():
+                    yield self
+                if time.monotonic() - (self._group_began or 0.0) >= self._group_seconds:
+                    self._commit_group()
+                return
             with _key_guard():
                 self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -118,13 +143,63 @@ class Database:
                 self._conn.execute("COMMIT")
 
     @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        if self._group_began is None:
+            with _key_guard():
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._group_began = time.monotonic()
+            self._group_head = self._pending_head
+        with _key_guard():
+            self._conn.execute("SAVEPOINT write_path")
+        try:
+            yield
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    self._conn.execute("ROLLBACK TO write_path")
+                    self._conn.execute("RELEASE write_path")
+                raise
+            # SQLite itself rolled the whole group back (a full disk, an I/O
+            # error): the group's earlier writes are gone too, and the caller
+            # must not count them as stored.
+            self._lose_group()
+            raise GroupLost from exc
+        with _key_guard():
+            self._conn.execute("RELEASE write_path")
+
+    def _commit_group(self) -> None:
+        if self._group_began is None:
+            return
+        try:
+            with _key_guard():
+                self._conn.execute("COMMIT")
+        except Exception as exc:
+            if self._conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    self._conn.execute("ROLLBACK")
+            self._lose_group()
+            raise GroupLost from exc
+        self._group_began = None
+
+    def _lose_group(self) -> None:
+        # The audit head outside the database must not name an entry that
+        # was never stored: go back to the newest one that was.
+        self._group_began = None
+        self._pending_head = self._group_head
+
+    @contextlib.contextmanager
     def held(self) -> Iterator[Database]:
-        """Keep this process's other threads out for a multi-step read."""
+        """Keep this process's other threads out for a multi-step read.
+
+        A batch's open commit group is committed first, so the read sees (and
+        may take its own transaction over) only committed data.
+        """
         with self._lock:
+            self._commit_group()
             yield self
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[Database]:
+    def batch(self, group_seconds: float = 0.0) -> Iterator[Database]:
         """Many small transactions in a row (an import): cheaper, same safety.
 
         Each transaction still commits on its own, but the WAL is synced once
@@ -132,23 +207,36 @@ class Database:
         lose the batch's newest transactions, never consistency), and the
         commit hooks (the audit head kept outside the database) run once,
         with the newest head, when the batch ends.
+
+        With ``group_seconds`` the transactions of the batch become savepoints
+        (SQLite's nested transactions) of a group that commits once it has
+        been open that long, and when the batch ends, also on an exception.
+        Each write is still all or nothing on its own and a failed one takes
+        nothing else with it; a crash loses at most the open group, whole
+        writes only.  Other processes wait for the vault at most about that
+        long.
         """
         with self._lock:
-            outer = self._batch_depth == 0
-            self._batch_depth += 1
-            if outer:
+            if self._batch_depth == 0:
                 self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._group_seconds = group_seconds
+            self._batch_depth += 1
         try:
             yield self
         finally:
             with self._lock:
+                # The last one out ends the batch, whichever thread it is.
                 self._batch_depth -= 1
-                if outer and self._conn is not None:
-                    self._conn.execute("PRAGMA synchronous = FULL")
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    head, self._pending_head = self._pending_head, None
-                    if head is not None:
-                        self._run_hooks(head)
+                if self._batch_depth == 0 and self._conn is not None:
+                    self._group_seconds = 0.0
+                    try:
+                        self._commit_group()
+                    finally:
+                        self._conn.execute("PRAGMA synchronous = FULL")
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        head, self._pending_head = self._pending_head, None
+                        if head is not None:
+                            self._run_hooks(head)
 
     def committed(self, head: Any) -> None:
         """Called by the write path after each commit with the new chain head."""
@@ -188,6 +276,8 @@ class Database:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._commit_group()
                 with contextlib.suppress(Exception):
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._conn.close()

@@ -24,7 +24,12 @@ from desktop_crm.services.importing.csv_source import (
     detect_encoding,
 )
 from desktop_crm.services.importing.patient_sink import PatientSink, Where, safe_reason
-from desktop_crm.services.importing.report import Cancel, ImportReport, Progress
+from desktop_crm.services.importing.report import (
+    COMMIT_GROUP_SECONDS,
+    Cancel,
+    ImportReport,
+    Progress,
+)
 from desktop_crm.services.patient_model import (
     ContactPoint,
     HumanName,
@@ -476,7 +481,7 @@ def import_csv(
     sink = PatientSink(session, report, chosen.labels, dry_run)
     run = _CsvRun(file, codec, header, chosen, sink, report)
     total = path.stat().st_size
-    with session.batch():
+    with session.batch(COMMIT_GROUP_SECONDS):
         for row in rows:
             if cancel is not None and cancel():
                 report.cancelled = True

@@ -23,7 +23,12 @@ from desktop_crm.services import providers
 from desktop_crm.services.importing import fhir_patient as fp
 from desktop_crm.services.importing.fhir_schedule import ScheduleImport
 from desktop_crm.services.importing.patient_sink import PatientSink, Where
-from desktop_crm.services.importing.report import Cancel, ImportReport, Progress
+from desktop_crm.services.importing.report import (
+    COMMIT_GROUP_SECONDS,
+    Cancel,
+    ImportReport,
+    Progress,
+)
 from desktop_crm.services.importing.visits import VisitDraft, VisitWriter
 from desktop_crm.services.session import Session
 from desktop_crm.storage import patient_queries
@@ -172,14 +177,16 @@ class FhirRun:
         entries = []
         for index, item in enumerate(fp.dicts(bundle.get("entry")), 1):
             resource = fp.obj(item.get("resource"))
-            if not _is_resource(resource):
+            if not _is_resource(resource) or resource["resourceType"] not in _PHASE:
+                # Most of a Synthea bundle (observations, claims, ...): counted
+                # here, before any label or entry is made for it.
                 self.report.skipped += 1
                 continue
             label = f"entry {index} ({fp.resource_label(resource)})"
             entries.append(
                 _Entry(Where(name, label), fp.text(item.get("fullUrl")), resource)
             )
-        entries.sort(key=lambda e: _PHASE.get(e.resource["resourceType"], 3))
+        entries.sort(key=lambda e: _PHASE[e.resource["resourceType"]])
         self._entries(entries, span)
 
     # -- resources ----------------------------------------------------------------
@@ -370,8 +377,9 @@ def import_fhir(
     """Import FHIR R4 files or folders; see the module docstring.
 
     ``progress(done, total)`` counts bytes of input (known up front for every
-    file); it and ``cancel()`` are called for every entry.  A cancelled run
-    stops before the next patient: what was written stays, and
+    file); it and ``cancel()`` are called for every entry of an imported
+    type.  A cancelled run stops before the next patient: what was written
+    stays, and
     ``report.cancelled`` says so.
 
     Raises:
@@ -383,7 +391,7 @@ def import_fhir(
     missing = [f for f in files if not f.exists()]
     for path in missing:
         report.reject(str(path), "file", "no such file or folder")
-    with session.batch():
+    with session.batch(COMMIT_GROUP_SECONDS):
         FhirRun(session, report, dry_run, progress, cancel).run(
             [f for f in files if f.exists()], others
         )

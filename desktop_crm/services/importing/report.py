@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
 
+#: How long an import's commit group stays open (see ``Database.batch``):
+#: short enough that another window or command waits no longer than a click.
+COMMIT_GROUP_SECONDS = 0.25
+
 
 @dataclass
 class Rejection:
