@@ -27,6 +27,14 @@ KEY_BYTES = 32
 MIN_CIPHER_MAJOR = 4
 
 
+#: Prepared statements kept per connection.  The write path, the indexers and
+#: the screens use many distinct statements; with the driver's default the
+#: cache thrashed after an import or a batch of writes, and every record
+#: opened parsed its SQL again (80 us instead of 47 us per lookup in
+#: benchmarks/patients.py).
+STATEMENT_CACHE = 512
+
+
 class StorageUnavailable(CRMError):
     """The SQLCipher driver is missing or is not SQLCipher 4."""
 
@@ -312,7 +320,12 @@ def is_plaintext_sqlite(path: Path) -> bool:
 
 def _connect(path: Path, key: bytes | bytearray, compat: int | None) -> Any:
     driver = _driver()
-    conn = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn = driver.connect(
+        str(path),
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=STATEMENT_CACHE,
+    )
     # SQLCipher otherwise prints its own diagnostics (HMAC failures and the
     # like) on stderr; our errors say what went wrong in one line.
     conn.execute("PRAGMA cipher_log_level = NONE")
