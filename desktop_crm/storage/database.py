@@ -52,11 +52,25 @@ class KeyChangedUnderneath(VaultError):
 class GroupLost(VaultError):
     """SQLite rolled back a whole commit group (a full disk, an I/O error)."""
 
+    def __init__(self, cause: BaseException) -> None:
+        why = (
+            "the disk holding the vault is full"
+            if isinstance(cause, DiskFull)
+            else "the disk may be failing"
+        )
+        super().__init__(
+            f"{why}: the last changes of this run were not saved; nothing is "
+            "half-written, and running it again redoes them"
+        )
+
+
+class DiskFull(VaultError):
+    """SQLite could not grow the database or its WAL (SQLITE_FULL)."""
+
     def __init__(self) -> None:
         super().__init__(
-            "the vault lost this run's last changes before they were saved "
-            "(the disk may be full or failing); nothing is half-written, and "
-            "running it again redoes them"
+            "the disk holding the vault is full: this change was not saved; "
+            "free some space and try again"
         )
 
 
@@ -171,7 +185,7 @@ class Database:
             # error): the group's earlier writes are gone too, and the caller
             # must not count them as stored.
             self._lose_group()
-            raise GroupLost from exc
+            raise GroupLost(exc) from exc
         with _key_guard():
             self._conn.execute("RELEASE write_path")
 
@@ -186,7 +200,7 @@ class Database:
                 with contextlib.suppress(Exception):
                     self._conn.execute("ROLLBACK")
             self._lose_group()
-            raise GroupLost from exc
+            raise GroupLost(exc) from exc
         self._group_began = None
 
     def _lose_group(self) -> None:
@@ -263,6 +277,7 @@ class Database:
     def export_copy(self, target: Path, key: bytes | bytearray) -> None:
         """Write an encrypted copy of the database with ``sqlcipher_export``."""
         with self._lock:
+            self._commit_group()  # ATTACH cannot run inside a transaction
             self._conn.execute(
                 f"ATTACH DATABASE ? AS snapshot KEY {key_literal(key)}", (str(target),)
             )
@@ -279,6 +294,7 @@ class Database:
 
     def rekey(self, new_key: bytes | bytearray) -> None:
         with self._lock:
+            self._commit_group()
             self._conn.execute(f"PRAGMA rekey = {key_literal(new_key)}")
 
     def close(self) -> None:
@@ -298,10 +314,10 @@ class Database:
 
 @contextlib.contextmanager
 def _key_guard() -> Iterator[None]:
-    """Turn "file is not a database" on an open connection into a clear error.
+    """Turn SQLite's errors that a user can act on into clear ones.
 
-    On a connection that opened fine, it means the pages are now under
-    another key: a key rotation by another process.
+    "file is not a database" on a connection that opened fine means the pages
+    are now under another key: a key rotation by another process.
     """
     driver = _driver()
     try:
@@ -309,6 +325,8 @@ def _key_guard() -> Iterator[None]:
     except driver.DatabaseError as exc:
         if "file is not a database" in str(exc):
             raise KeyChangedUnderneath from exc
+        if "database or disk is full" in str(exc):
+            raise DiskFull from exc
         raise
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_crm.errors import NotPermitted
+from desktop_crm.errors import CRMError, NotPermitted
 from desktop_crm.services import patients, providers
 from desktop_crm.services.importing import import_fhir
 from desktop_crm.services.importing.fhir_patient import patient_from_fhir
@@ -360,6 +360,43 @@ def test_patient_and_identifiers_are_one_transaction(session, tmp_path, monkeypa
         )
         == 0
     )
+
+
+def test_a_full_disk_stops_the_import_with_a_clear_message_and_a_rerun_completes(
+    memory_vault, session, tmp_path
+):
+    people = [patient(f"p{n}", f"Family{n}") for n in range(300)]
+    path = write(tmp_path, "many.json", bundle(*people))
+    db = session.database()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute(f"PRAGMA max_page_count = {db.pragma('page_count') + 12}")
+
+    with pytest.raises(CRMError, match="disk holding the vault is full") as caught:
+        import_fhir(session, [path])
+
+    assert "Family" not in str(caught.value)
+    kept = patients.count(session)
+    assert kept < len(people)
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM patients p WHERE NOT EXISTS (SELECT 1 FROM "
+            "patient_identifiers i WHERE i.patient_id = p.id)"
+        )
+        == 0
+    )
+    # The audit head kept outside the vault names the newest stored entry,
+    # not one of the lost group's.
+    seq, digest = queries.audit_head(db)
+    assert memory_vault.service.files.read_head() == writepath.ChainHead(seq, digest)
+    session.lock()
+    again = memory_vault.unlock_admin()
+    try:
+        assert again.head_problem is None
+        report = import_fhir(again, [path])
+        assert report.patients == len(people) - kept
+        assert patients.count(again) == len(people)
+    finally:
+        again.lock()
 
 
 # -- NDJSON, dry run, progress, cancel ---------------------------------------------

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from desktop_crm.storage import queries
-from desktop_crm.storage.database import GroupLost, open_database
+from desktop_crm.storage.database import DiskFull, GroupLost, open_database
 from desktop_crm.storage.writepath import AuditEvent, Mutation, commit
 
 LONG = 3600.0  # a group that only the end of the batch commits
@@ -126,7 +126,7 @@ def test_a_group_sqlite_rolled_back_is_reported_not_counted(db, other, actor):
         add_user(db, actor, "u1")
         # What a full disk or an I/O error does: SQLite ends the whole
         # transaction, the group's earlier writes with it.
-        with pytest.raises(GroupLost, match="nothing is half-written"):
+        with pytest.raises(GroupLost, match="disk may be failing"):
             with db.transaction():
                 db.execute("ROLLBACK")
                 raise OSError("disk I/O error")
@@ -191,3 +191,63 @@ def test_without_a_group_each_write_commits_on_its_own(db, other, actor):
         add_user(db, actor, "u1")
         assert stored(other) == ["u1"]
     assert queries.user_by_id(other, "u1") is not None
+
+
+def test_a_copy_or_a_rekey_inside_a_batch_commits_the_group_first(
+    db, actor, db_path, key, tmp_path
+):
+    new_key = bytes(32)
+    with db.batch(LONG):
+        add_user(db, actor, "u1")
+        db.export_copy(tmp_path / "copy.db", key)
+        add_user(db, actor, "u2")
+        db.rekey(new_key)
+    db.close()
+
+    copy = open_database(tmp_path / "copy.db", key)
+    reopened = open_database(db_path, new_key)
+    try:
+        assert stored(copy) == ["u1"]
+        assert stored(reopened) == ["u1", "u2"]
+    finally:
+        copy.close()
+        reopened.close()
+
+
+def big_user(user_id: str) -> Mutation:
+    mutation = user(user_id)
+    mutation.values["name"] = user_id + "x" * 200_000
+    return mutation
+
+
+def test_a_full_disk_in_a_group_is_named_and_loses_only_the_open_group(
+    db, other, actor
+):
+    heads = []
+    db.after_commit.append(heads.append)
+    before = add_user(db, actor, "u0")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute(f"PRAGMA max_page_count = {db.pragma('page_count') + 8}")
+
+    with db.batch(LONG):
+        add_user(db, actor, "u1")
+        # SQLite answers SQLITE_FULL by rolling back the whole transaction.
+        with pytest.raises(GroupLost, match="disk holding the vault is full"):
+            commit(db, actor, AuditEvent("user.add"), [big_user("u2")])
+        after = add_user(db, actor, "u3")
+
+    assert stored(other) == ["u0", "u3"]
+    assert audit_seqs(other) == [1, 2]
+    assert heads == [before, after]
+
+
+def test_a_full_disk_outside_a_batch_changes_nothing(db, other, actor):
+    add_user(db, actor, "u1")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute(f"PRAGMA max_page_count = {db.pragma('page_count') + 8}")
+
+    with pytest.raises(DiskFull):
+        commit(db, actor, AuditEvent("user.add"), [big_user("u2")])
+
+    assert stored(other) == ["u1"]
+    assert audit_seqs(other) == [1]
