@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from desktop_crm.errors import CRMError, NotPermitted
 from desktop_crm.services import patients, providers
 from desktop_crm.services.importing import import_fhir
 from desktop_crm.services.importing.fhir_patient import patient_from_fhir
-from desktop_crm.storage import patient_queries, queries, writepath
+from desktop_crm.storage import audit, patient_queries, queries, writepath
 
 SYSTEM = "urn:oid:1.2.3.4"
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -397,6 +398,45 @@ def test_a_full_disk_stops_the_import_with_a_clear_message_and_a_rerun_completes
         assert patients.count(again) == len(people)
     finally:
         again.lock()
+
+
+def test_the_screens_keep_working_while_an_import_runs_in_another_thread(
+    memory_vault, session, tmp_path
+):
+    first = patients.create_patient(
+        session, patients.Patient(family="Early", given="Eve")
+    )
+    people = [patient(f"p{n}", f"Family{n}") for n in range(400)]
+    path = write(tmp_path, "many.json", bundle(*people))
+    done = threading.Event()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(import_fhir(session, [path]))
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    views = 0
+    while not done.is_set() or views < 5:
+        patients.open_patient(session, first)  # an audited write
+        patients.search(session, "family1")
+        views += 1
+    worker.join(30)
+
+    assert [type(o).__name__ for o in outcome] == ["ImportReport"]
+    assert patients.count(session) == len(people) + 1
+    db = session.database()
+    assert (
+        db.scalar("SELECT count(*) FROM audit_log WHERE action = 'patient.view'")
+        == views
+    )
+    kept = memory_vault.service.files.read_head()
+    assert audit.verify(db, kept) == queries.audit_head(db)[0]
 
 
 # -- NDJSON, dry run, progress, cancel ---------------------------------------------
