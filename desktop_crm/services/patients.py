@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 
 MRN_SYSTEM = "urn:desktop-crm:mrn"
 SEARCH_LIMIT = 200
+#: Likely duplicates listed for one patient, at most (a screen's worth).
+DUPLICATE_LIMIT = 20
+#: A practice has a handful of patients per birth date, compared by name one
+#: by one.  Past this many (a file of test patients all born on one day), the
+#: search index picks the namesakes among them instead, so an import of such
+#: a file does not grow quadratic.
+FEW_BORN = 50
+#: Namesakes born the same day compared, at most (all of them, in practice).
+NAMESAKE_SCAN = 1_000
 
 
 class PatientNotFound(CRMError):
@@ -196,13 +205,17 @@ def _similar_by_birth(db: Any, patient: Patient) -> list[str]:
         return []
     family, given = _name_sets(patient.family, patient.given)
     similar = []
-    for other_id in patient_queries.ids_with_birth_date(db, patient.birth_date):
-        row = patient_queries.patient_row(db, other_id)
-        if row is None:
-            continue
-        other_family, other_given = _name_sets(row["family"], row["given"])
+    born = patient_queries.names_with_birth_date(db, patient.birth_date, FEW_BORN + 1)
+    if len(born) > FEW_BORN:
+        born = patient_index.namesakes_born(
+            db, sorted(family), patient.birth_date, NAMESAKE_SCAN
+        )
+    for other_id, other_family_name, other_given_name in born:
+        other_family, other_given = _name_sets(other_family_name, other_given_name)
         if family & other_family and given & other_given:
             similar.append(other_id)
+            if len(similar) > DUPLICATE_LIMIT:
+                break
     return similar
 
 
@@ -231,7 +244,7 @@ def _same_contact(db: Any, patient: Patient) -> list[tuple[str, str]]:
 
 def find_duplicates(session: Session, patient: Patient) -> list[DuplicateCandidate]:
     """Likely duplicates: same birth date and a similar name, or the same phone,
-    e-mail or identifier.  Never merges anything."""
+    e-mail or identifier; at most ``DUPLICATE_LIMIT``.  Never merges anything."""
     db = session.database()
     reasons: dict[str, list[str]] = {}
     for other_id in _similar_by_birth(db, patient):
@@ -240,7 +253,7 @@ def find_duplicates(session: Session, patient: Patient) -> list[DuplicateCandida
         reasons.setdefault(other_id, []).append(reason)
     reasons.pop(patient.id, None)
     out = []
-    for other_id, why in reasons.items():
+    for other_id, why in list(reasons.items())[:DUPLICATE_LIMIT]:
         row = patient_queries.patient_row(db, other_id)
         if row is None or row["status"] == "merged":
             continue

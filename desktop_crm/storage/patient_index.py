@@ -205,6 +205,29 @@ def search_column(
     return sorted((_summary(r) for r in rows), key=_sort_key)
 
 
+def namesakes_born(
+    db: Database, family_tokens: list[str], birth_date: str, limit: int
+) -> list[tuple[str, str, str]]:
+    """(id, family, given) of unmerged patients born on ``birth_date`` whose
+    indexed names hold any of ``family_tokens`` (folded name tokens).
+
+    For duplicate checks on a date that many patients share: the index finds
+    the namesakes, so the cost follows their number, not the date's.
+    """
+    words = [t.replace('"', "") for t in family_tokens]
+    words = [w for w in words if w]
+    if not words:
+        return []
+    expr = "names : (" + " OR ".join(f'"{w}"' for w in words) + ")"
+    rows = db.query(
+        "SELECT p.id, p.family, p.given FROM (SELECT rowid FROM patient_search "
+        "WHERE patient_search MATCH ?) s JOIN patients p ON p.rowid = s.rowid "
+        "WHERE p.birth_date = ? AND p.status != 'merged' LIMIT ?",
+        (expr, birth_date, limit),
+    )
+    return [(str(i), str(f or ""), str(g or "")) for i, f, g in rows]
+
+
 def by_birth_date(db: Database, iso_date: str, limit: int) -> list[PatientSummary]:
     rows = db.query(
         f"SELECT {SUMMARY_COLUMNS} FROM patients p WHERE p.birth_date = ? "

@@ -66,12 +66,16 @@ def next_mrn(db: Database) -> str:
     return f"{number}-{tag}"
 
 
-def ids_with_birth_date(db: Database, birth_date: str) -> list[str]:
+def names_with_birth_date(
+    db: Database, birth_date: str, limit: int
+) -> list[tuple[str, str, str]]:
+    """(id, family, given) of at most ``limit`` unmerged patients born then."""
     rows = db.query(
-        "SELECT id FROM patients WHERE birth_date = ? AND status != 'merged'",
-        (birth_date,),
+        "SELECT id, family, given FROM patients "
+        "WHERE birth_date = ? AND status != 'merged' LIMIT ?",
+        (birth_date, limit),
     )
-    return [str(r[0]) for r in rows]
+    return [(str(i), str(f or ""), str(g or "")) for i, f, g in rows]
 
 
 #: Tables with a ``patient_id`` column whose rows a merge moves.

@@ -117,6 +117,38 @@ def test_same_email_is_flagged(session):
     assert flagged(session, other) == [first]
 
 
+def test_many_namesakes_list_a_screenful(session):
+    namesake = Patient(family="Chalmers", given="Peter", birth_date="1974-12-25")
+    for _ in range(patients.DUPLICATE_LIMIT + 5):
+        patients.create_patient(session, namesake, allow_duplicates=True)
+
+    assert len(patients.find_duplicates(session, namesake)) == patients.DUPLICATE_LIMIT
+
+
+@pytest.mark.parametrize("family", ["O'Brien-Núñez", "obrien nunez", "Nunez"])
+def test_a_crowded_birth_date_still_finds_the_namesake(session, monkeypatch, family):
+    monkeypatch.setattr(patients, "FEW_BORN", 3)
+    for n in range(6):
+        patients.create_patient(
+            session,
+            Patient(family=f"Crowd{n}", given="Peter", birth_date="1974-12-25"),
+        )
+    original = patients.create_patient(
+        session,
+        Patient(family="O’Brien-Nuñez", given="Peter", birth_date="1974-12-25"),
+    )
+    patients.create_patient(
+        session,
+        Patient(family="O'Brien", given="Peter", birth_date="1974-12-26"),
+    )
+
+    found = patients.find_duplicates(
+        session, Patient(family=family, given="peter", birth_date="1974-12-25")
+    )
+
+    assert [c.patient.id for c in found] == [original]
+
+
 # -- merge ---------------------------------------------------------------------
 
 
