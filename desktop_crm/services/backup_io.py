@@ -1,10 +1,12 @@
 """Writing a backup file in the background, so the disk works while we encrypt.
 
 The thread that makes a backup reads the database and seals chunks; a writer
-thread writes the sealed chunks and hashes them (both release the GIL), and a
-flusher thread asks the disk to catch up every ``FLUSH_EVERY`` bytes, so the
-final ``fsync`` has little left to do instead of the whole file.  At most
-``DEPTH`` chunk buffers exist, so memory does not grow with the vault's size.
+thread writes the sealed chunks and a hasher thread then digests them (all
+three release the GIL: hashing is the slowest of the three, so it gets a
+thread of its own rather than holding up the writes), and a flusher thread
+asks the disk to catch up every ``FLUSH_EVERY`` bytes, so the final ``fsync``
+has little left to do instead of the whole file.  At most ``DEPTH`` chunk
+buffers exist, so memory does not grow with the vault's size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 from types import TracebackType
 
 #: Sealed chunks waiting for the writer thread, at most.
-DEPTH = 4
+DEPTH = 8
 #: Bytes written between two background flushes.
 FLUSH_EVERY = 16 << 20
 
@@ -57,6 +59,8 @@ class BackgroundFileSink:
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         # Bounded: ``put_bytes`` waits too, so memory stays at ~depth chunks.
         self._todo: queue.Queue[_Item | None] = queue.Queue(maxsize=depth)
+        # Written records wait here for the hasher, in file order.
+        self._written: queue.Queue[_Item | None] = queue.Queue(maxsize=depth)
         self._kick = threading.Event()
         self._stopping = False
         self._stopped = False
@@ -68,7 +72,11 @@ class BackgroundFileSink:
         self._flusher = threading.Thread(
             target=self._flush_loop, name="backup-flusher", daemon=True
         )
+        self._hasher = threading.Thread(
+            target=self._hash_loop, name="backup-hasher", daemon=True
+        )
         self._writer.start()
+        self._hasher.start()
         self._flusher.start()
 
     # -- the making thread ------------------------------------------------------
@@ -107,6 +115,7 @@ class BackgroundFileSink:
         self._stopped = True
         self._todo.put(None)
         self._writer.join()
+        self._hasher.join()
         self._stopping = True
         self._kick.set()
         self._flusher.join()
@@ -127,19 +136,16 @@ class BackgroundFileSink:
     # -- the writer thread --------------------------------------------------------
     def _write_loop(self) -> None:
         while (item := self._todo.get()) is not None:
-            data, length, pooled = item
+            data, length, _ = item
             if self._error is None:
                 try:
                     self._write(memoryview(data)[:length])
                 except BaseException as exc:  # handed to the making thread
                     self._error = exc
-            if pooled:
-                assert isinstance(data, bytearray)
-                self._free.put(data)
+            self._written.put(item)
+        self._written.put(None)
 
     def _write(self, view: memoryview) -> None:
-        if self._digest:
-            self.sha256.update(view)
         self._unflushed += len(view)
         while view:
             # os.write may write less than asked; a full disk raises OSError.
@@ -147,6 +153,18 @@ class BackgroundFileSink:
         if self._flush_every is not None and self._unflushed >= self._flush_every:
             self._unflushed = 0
             self._kick.set()
+
+    # -- the hasher thread ----------------------------------------------------------
+    def _hash_loop(self) -> None:
+        # A buffer goes back to the making thread only once it is both
+        # written and digested.
+        while (item := self._written.get()) is not None:
+            data, length, pooled = item
+            if self._digest and self._error is None:
+                self.sha256.update(memoryview(data)[:length])
+            if pooled:
+                assert isinstance(data, bytearray)
+                self._free.put(data)
 
     # -- the flusher thread ---------------------------------------------------------
     def _flush_loop(self) -> None:

@@ -26,7 +26,7 @@ PASSPHRASE = "correct horse battery staple"
 
 
 def sink_threads() -> list[str]:
-    names = ("backup-writer", "backup-flusher")
+    names = ("backup-writer", "backup-hasher", "backup-flusher")
     return [t.name for t in threading.enumerate() if t.name in names]
 
 
