@@ -11,7 +11,6 @@ however large the file.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import unquote
 from desktop_crm.errors import InvalidInput
 from desktop_crm.services import providers
 from desktop_crm.services.importing import fhir_patient as fp
+from desktop_crm.services.importing import json_input
 from desktop_crm.services.importing.fhir_schedule import ScheduleImport
 from desktop_crm.services.importing.patient_sink import PatientSink, Where
 from desktop_crm.services.importing.report import (
@@ -122,16 +122,9 @@ class FhirRun:
             self.report.reject(name, "file", "the file is empty")
             return
         try:
-            data = json.loads(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            self.report.reject(name, "file", "not UTF-8 text, so not FHIR JSON")
-            return
-        except json.JSONDecodeError as exc:
-            self.report.reject(
-                name,
-                "file",
-                f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
-            )
+            data = json_input.parse(raw)
+        except json_input.NotJSON as exc:
+            self.report.reject(name, "file", exc.reason)
             return
         del raw
         if not _is_resource(data):
@@ -161,8 +154,8 @@ class FhirRun:
 
     def _ndjson_entry(self, name: str, number: int, line: bytes) -> _Entry | None:
         try:
-            data = json.loads(line.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = json_input.parse(line)
+        except json_input.NotJSON:
             self.report.reject(name, f"line {number}", "not valid JSON")
             return None
         if not _is_resource(data):

@@ -317,6 +317,45 @@ def test_empty_file_is_rejected_with_a_clear_reason(session, tmp_path):
     ]
 
 
+def test_deeply_nested_json_is_rejected_not_a_crash(session, tmp_path):
+    # The json module alone overflowed the stack on this and ended the run.
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    lines = tmp_path / "deep.ndjson"
+    lines.write_text(
+        json.dumps(patient("n", "Nested")) + "\n" + "{" * 5000 + "\n", encoding="utf-8"
+    )
+    good = write(tmp_path, "good.json", patient("c", "Charlie"))
+
+    report = import_fhir(session, [deep, lines, good])
+
+    assert [(r.file, r.entry, r.reason) for r in report.rejected] == [
+        (str(deep), "file", "not valid JSON: nested more than 1,024 levels deep"),
+        (str(lines), "line 2", "not valid JSON"),
+    ]
+    assert report.patients == 2 and patients.count(session) == 2
+
+
+def test_json_beyond_the_standard_still_imports_as_before(session, tmp_path):
+    # NaN and a byte order mark were accepted before the faster parser came
+    # in; they still are, and the patient's text is kept exactly.
+    odd = tmp_path / "odd.json"
+    text = json.dumps(patient("o", "Ordóñez", extension_value=float("nan")))
+    odd.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(
+        json.dumps(patient("l", "Müller"), ensure_ascii=False).encode("cp1252")
+    )
+
+    report = import_fhir(session, [odd, latin])
+
+    assert report.patients == 1
+    assert stored(session, "o").family == "Ordóñez"
+    assert [(r.file, r.reason) for r in report.rejected] == [
+        (str(latin), "not UTF-8 text, so not FHIR JSON")
+    ]
+
+
 def test_folder_with_unrelated_files_skips_them(session, tmp_path):
     folder = tmp_path / "export"
     (folder / "sub").mkdir(parents=True)
