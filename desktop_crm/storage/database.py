@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -33,6 +34,13 @@ MIN_CIPHER_MAJOR = 4
 #: opened parsed its SQL again (80 us instead of 47 us per lookup in
 #: benchmarks/patients.py).
 STATEMENT_CACHE = 512
+#: A batch that has kept the write lock this long (seconds, through
+#: back-to-back commit groups) lets it go for ``SHARE_PAUSE``: longer than
+#: the 100 ms between two looks of SQLite's busy handler in another process.
+SHARE_EVERY = 2.0
+SHARE_PAUSE = 0.15
+#: How long a statement waits for another process's write lock (ms).
+BUSY_TIMEOUT_MS = 5000
 
 
 class StorageUnavailable(CRMError):
@@ -62,6 +70,30 @@ class GroupLost(VaultError):
             f"{why}: the last changes of this run were not saved; nothing is "
             "half-written, and running it again redoes them"
         )
+
+
+class VaultBusy(VaultError):
+    """Another process held the vault's write lock for longer than we wait."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the vault is busy: another window or command (an import?) is writing "
+            "to it; nothing was changed here, try again in a moment"
+        )
+
+
+class TakenMeanwhile(VaultError):
+    """A unique value was stored by another process between read and write.
+
+    ``column`` is ``table.column`` as SQLite names it (never a value).
+    """
+
+    def __init__(self, column: str) -> None:
+        super().__init__(
+            f"another window or command stored the same {column} at the same "
+            "moment: nothing was changed here, try again"
+        )
+        self.column = column
 
 
 class DiskFull(VaultError):
@@ -125,6 +157,7 @@ class Database:
         self._group_seconds = 0.0
         self._group_began: float | None = None
         self._group_head: Any = None
+        self._held_since: float | None = None
 
     # execute and query run thousands of times a second during an import:
     # they translate errors inline rather than through ``_key_guard``'s
@@ -157,23 +190,44 @@ class Database:
         open group instead: all or nothing on its own, committed with the
         group (see ``batch``).
         """
+        share = False
         with self._lock:
             if self._group_seconds:
                 with self._savepoint():
                     yield self
                 if time.monotonic() - (self._group_began or 0.0) >= self._group_seconds:
                     self._commit_group()
-                return
-            with _key_guard():
-                self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self._conn.execute("ROLLBACK")
-                raise
-            with _key_guard():
-                self._conn.execute("COMMIT")
+                    share = self._share_due()
+            else:
+                with _key_guard():
+                    self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self._conn.execute("ROLLBACK")
+                    raise
+                with _key_guard():
+                    self._conn.execute("COMMIT")
+        if share:
+            # Outside the thread lock, so this process's other threads go on.
+            time.sleep(SHARE_PAUSE)
+
+    def _share_due(self) -> bool:
+        """True when a long batch should leave the vault to others a moment.
+
+        Between two groups the write lock is free only for as long as the
+        importer works on its next patient, and SQLite's busy handler looks
+        only every 100 ms: without a pause, another process (an unlock, a
+        second import) would wait out its busy timeout and fail.
+        """
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        if now - self._held_since < SHARE_EVERY:
+            return False
+        self._held_since = None
+        return True
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -262,11 +316,15 @@ class Database:
                 self._batch_depth -= 1
                 if self._batch_depth == 0 and self._conn is not None:
                     self._group_seconds = 0.0
+                    self._held_since = None
                     try:
                         self._commit_group()
                     finally:
-                        self._conn.execute("PRAGMA synchronous = FULL")
-                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        # On a full disk these may fail too; the error that
+                        # ended the batch is the one to report.
+                        with contextlib.suppress(Exception):
+                            self._conn.execute("PRAGMA synchronous = FULL")
+                            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                         head, self._pending_head = self._pending_head, None
                         if head is not None:
                             self._run_hooks(head)
@@ -337,14 +395,22 @@ def _key_guard() -> Iterator[None]:
         raise
 
 
+_UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: ([\w., ]+)$")
+
+
 def _raise_actionable(exc: Exception) -> None:
     """Raise the clear error for ``exc`` if a user can act on it; else return."""
     if not isinstance(exc, _driver().DatabaseError):
         return
+    taken = _UNIQUE_FAILED.match(str(exc))
+    if taken is not None and isinstance(exc, _driver().IntegrityError):
+        raise TakenMeanwhile(taken.group(1)) from exc
     if "file is not a database" in str(exc):
         raise KeyChangedUnderneath from exc
     if "database or disk is full" in str(exc):
         raise DiskFull from exc
+    if "database is locked" in str(exc):
+        raise VaultBusy from exc
 
 
 def is_plaintext_sqlite(path: Path) -> bool:
@@ -401,7 +467,7 @@ def _apply_pragmas(conn: Any) -> None:
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     # 64 MiB of decrypted pages: misses cost a decryption each, and a busy
     # practice's working set (search index, today's patients) fits.
     conn.execute("PRAGMA cache_size = -65536")

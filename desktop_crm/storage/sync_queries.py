@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from desktop_crm.storage.database import Database, _driver
+from desktop_crm.storage.database import Database, TakenMeanwhile, _driver
 from desktop_crm.storage.tables import TABLES
 
 DELETED = "__deleted__"
@@ -51,10 +51,13 @@ class ConflictRow:
     resolved_by: str | None
 
 
-def integrity_error() -> type[Exception]:
-    """The driver's constraint error (a remote row clashing with a local one)."""
-    error: type[Exception] = _driver().IntegrityError
-    return error
+def integrity_error() -> tuple[type[Exception], ...]:
+    """The constraint errors (a remote row clashing with a local one).
+
+    A clash on a unique column reaches callers as ``TakenMeanwhile``; any
+    other constraint as the driver's own error.
+    """
+    return (_driver().IntegrityError, TakenMeanwhile)
 
 
 #: sync_state keys that code outside the sync engine reads.

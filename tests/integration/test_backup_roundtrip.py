@@ -19,7 +19,12 @@ from desktop_crm.services.clock import ManualClock
 from desktop_crm.services.patient_model import ContactPoint, Identifier, Patient
 from desktop_crm.services.vault import VaultService
 from desktop_crm.storage import audit, queries
-from desktop_crm.storage.database import Database, WrongDatabaseKey, open_database
+from desktop_crm.storage.database import (
+    Database,
+    VaultBusy,
+    WrongDatabaseKey,
+    open_database,
+)
 from desktop_crm.storage.queries import UserRow
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
@@ -250,8 +255,8 @@ def test_writers_are_held_while_the_snapshot_is_copied(practice, tmp_path):
             return
         try:
             other.execute("INSERT INTO settings (key, value) VALUES ('probe', '1')")
-        except Exception as exc:  # the driver's OperationalError
-            refused.append(str(exc))
+        except VaultBusy as exc:
+            refused.append(exc.message)
 
     made = backup.create_backup(
         session, tmp_path / "b.dcrmbak", progress=try_write, chunk_size=4096
@@ -260,7 +265,7 @@ def test_writers_are_held_while_the_snapshot_is_copied(practice, tmp_path):
     other.close()
     checked = backup.verify_backup(made.path, passphrase=PASSPHRASE)
 
-    assert refused and "locked" in refused[0]
+    assert refused and "the vault is busy" in refused[0]
     assert checked.counts == made.counts
 
 
