@@ -29,6 +29,7 @@ from desktop_crm.storage import folding, patient_index, patient_queries
 # A merge moves scheduling rows too: their tables must be known to the write
 # path even where no scheduling screen or command was loaded.
 from desktop_crm.storage import schedule_queries as _schedule_tables  # noqa: F401
+from desktop_crm.storage.database import TakenMeanwhile
 from desktop_crm.storage.patient_index import PatientSummary
 from desktop_crm.storage.writepath import AuditEvent, Mutation
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MRN_SYSTEM = "urn:desktop-crm:mrn"
 SEARCH_LIMIT = 200
+#: Tries to number a new patient when other processes take the MRN first.
+MRN_ATTEMPTS = 5
 #: Likely duplicates listed for one patient, at most (a screen's worth).
 DUPLICATE_LIMIT = 20
 #: A practice has a handful of patients per birth date, compared by name one
@@ -273,6 +276,20 @@ def find_duplicates(session: Session, patient: Patient) -> list[DuplicateCandida
 # -- writing -------------------------------------------------------------------
 
 
+def _new_identifier(patient_id: str, ident: Identifier) -> Mutation:
+    return Mutation(
+        "patient_identifiers",
+        _identifier_id(ident.system, ident.value),
+        "insert",
+        {
+            "patient_id": patient_id,
+            "system": ident.system,
+            "value": ident.value,
+            "label": ident.label,
+        },
+    )
+
+
 def _identifier_mutations(
     session: Session, patient_id: str, wanted: tuple[Identifier, ...]
 ) -> list[Mutation]:
@@ -284,24 +301,14 @@ def _identifier_mutations(
     for ident in wanted:
         owner = patient_queries.patient_by_identifier(db, ident.system, ident.value)
         if owner and owner != patient_id:
+            # The value itself (a chart number, an SSN) stays out of messages.
             raise InvalidInput(
                 "identifier",
-                f"{ident.system} {ident.value} already belongs to another patient",
+                f"the {ident.system} identifier given already belongs to another "
+                "patient",
             )
         if (ident.system, ident.value) not in existing:
-            mutations.append(
-                Mutation(
-                    "patient_identifiers",
-                    _identifier_id(ident.system, ident.value),
-                    "insert",
-                    {
-                        "patient_id": patient_id,
-                        "system": ident.system,
-                        "value": ident.value,
-                        "label": ident.label,
-                    },
-                )
-            )
+            mutations.append(_new_identifier(patient_id, ident))
     keep = {(i.system, i.value) for i in wanted}
     for key, rid in existing.items():
         if key not in keep and key[0] != MRN_SYSTEM:
@@ -330,14 +337,32 @@ def create_patient(
             raise DuplicatesFound(candidates)
     patient_id = str(uuid.uuid4())
     db = session.database()
-    mrn = patient_queries.next_mrn(db)
-    now = _now()
-    columns = {**clean.to_columns(), "mrn": mrn, "created_at": now, "updated_at": now}
-    mutations = [Mutation("patients", patient_id, "insert", columns)]
-    mutations += _identifier_mutations(
-        session, patient_id, (Identifier(MRN_SYSTEM, mrn, "MRN"), *clean.identifiers)
-    )
-    session.write(AuditEvent(action, "patient", patient_id), mutations)
+    identifiers = _identifier_mutations(session, patient_id, clean.identifiers)
+    for attempt in range(1, MRN_ATTEMPTS + 1):
+        # The next MRN is read before the write takes the vault's write lock:
+        # another process may store the same one in between, which the
+        # database's unique index then refuses.
+        mrn = patient_queries.next_mrn(db)
+        now = _now()
+        columns = {
+            **clean.to_columns(),
+            "mrn": mrn,
+            "created_at": now,
+            "updated_at": now,
+        }
+        mutations = [
+            Mutation("patients", patient_id, "insert", columns),
+            _new_identifier(patient_id, Identifier(MRN_SYSTEM, mrn, "MRN")),
+            *identifiers,
+        ]
+        try:
+            session.write(AuditEvent(action, "patient", patient_id), mutations)
+        except TakenMeanwhile as exc:
+            if exc.column != "patients.mrn" or attempt == MRN_ATTEMPTS:
+                raise
+            log.info("MRN taken by another process meanwhile; numbering again")
+            continue
+        break
     log.info("patient %s created", patient_id)
     return patient_id
 

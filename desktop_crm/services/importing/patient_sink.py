@@ -4,8 +4,13 @@ Shared by the FHIR and CSV importers.  Each patient is one write-path
 transaction (the record with its identifiers).  A patient that matches an
 existing one on any identifier (system and value) is never duplicated: it
 only fills fields the existing record lacks, so importing the same data twice
-changes nothing.  A new patient that merely looks like an existing one is
-still created and flagged for review; import never merges.
+changes nothing.  A row with no identifier at all (a plain spreadsheet) is
+the same patient as an existing record with exactly the same name and birth
+date, so importing such a file twice changes nothing either.  A new patient
+that merely looks like an existing one is still created and flagged for
+review; import never merges.  An identifier that already belongs to someone
+with another birth date, or with no name in common, is two people sharing
+one identifier in the source: that patient is rejected, not filled in.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from desktop_crm.services.patient_model import (
     validate,
 )
 from desktop_crm.services.session import Session
-from desktop_crm.storage import patient_queries
+from desktop_crm.storage import folding, patient_queries
+from desktop_crm.storage.database import TakenMeanwhile
+from desktop_crm.storage.patient_index import PatientSummary
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,8 @@ class PatientSink:
     labels: dict[str, str]
     dry_run: bool = False
     _seen: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: In a dry run, the patients it would have created, by their dry-run id.
+    _planned: dict[str, Patient] = field(default_factory=dict)
     _count: int = 0
 
     def label(self, model_label: str) -> str:
@@ -84,16 +93,24 @@ class PatientSink:
         clean = self._validated(candidate, where)
         if clean is None:
             return None
-        owner, identifiers = self._match(clean.identifiers, where)
-        clean = replace(clean, identifiers=identifiers)
-        try:
-            if owner is not None:
-                self._fill(owner, clean, where)
-                return owner
-            return self._create(clean, where)
-        except InvalidInput as exc:
-            self._reject(exc, where)
-            return None
+        for attempt in (1, 2):
+            owner, identifiers = self._match(clean.identifiers, where)
+            matched = replace(clean, identifiers=identifiers)
+            try:
+                if owner is not None:
+                    return self._fill(owner, matched, where)
+                return self._create(matched, where)
+            except (InvalidInput, TakenMeanwhile) as exc:
+                # Another import may have stored one of these identifiers
+                # between our lookup and our write: look again once, it now
+                # has an owner.
+                if attempt == 1 and _identifier_clash(exc):
+                    continue
+                if isinstance(exc, TakenMeanwhile):
+                    raise
+                self._reject(exc, where)
+                return None
+        return None  # pragma: no cover - the loop returns or raises
 
     # -- validation --------------------------------------------------------------
 
@@ -180,8 +197,12 @@ class PatientSink:
 
     # -- writing -------------------------------------------------------------------
 
-    def _create(self, clean: Patient, where: Where) -> str:
+    def _create(self, clean: Patient, where: Where) -> str | None:
         candidates = patients.find_duplicates(self.session, clean)
+        if not clean.identifiers:
+            same = [c.patient.id for c in candidates if _same_person(c.patient, clean)]
+            if same:
+                return self._fill(same[0], clean, where)
         if self.dry_run:
             self._count += 1
             patient_id = f"dry-run:{self._count}"
@@ -191,26 +212,74 @@ class PatientSink:
             )
         for ident in clean.identifiers:
             self._seen[(ident.system, ident.value)] = patient_id
+        if self.dry_run:
+            self._planned[patient_id] = clean
         self.report.patients += 1
         self.report.duplicates += [(patient_id, c.patient.id) for c in candidates]
         return patient_id
 
-    def _fill(self, owner: str, clean: Patient, where: Where) -> None:
+    def _fill(self, owner: str, clean: Patient, where: Where) -> str | None:
+        planned = self._planned.get(owner)
+        existing = planned or patients.load_patient(self.session, owner)
+        if not _plausibly_same(existing, clean):
+            self.report.reject(
+                where.file,
+                where.entry,
+                f"{self.label('identifier')}: already belongs to a patient with "
+                "another birth date or name, so it cannot be this one; not "
+                "imported (one identifier for two people in the source?)",
+            )
+            return None
         if owner.startswith("dry-run:"):
             self.report.unchanged += 1
-            return
-        existing = patients.load_patient(self.session, owner)
+            return owner
         filled = fill_in(existing, clean)
         if filled == existing:
             self.report.unchanged += 1
-            return
+            return owner
         if not self.dry_run:
             changed = patients.update_patient(self.session, owner, filled)
             if not changed:
                 self.report.unchanged += 1
-                return
+                return owner
             log.info("patient %s updated by import", owner)
         self.report.updated += 1
+        return owner
+
+
+def _identifier_clash(exc: InvalidInput | TakenMeanwhile) -> bool:
+    if isinstance(exc, TakenMeanwhile):
+        return exc.column.startswith("patient_identifiers.")
+    return exc.field == "identifier"
+
+
+def _name_tokens(patient: Patient) -> set[str]:
+    names = [patient.family, patient.given, patient.preferred_name]
+    names += [n.family for n in patient.previous_names]
+    return {token for name in names for token in folding.name_tokens(name)}
+
+
+def _plausibly_same(existing: Patient, incoming: Patient) -> bool:
+    """False when an identifier match cannot be the same person.
+
+    Both birth dates known and different, or no name in common (a name
+    changed at marriage still shares the given name).
+    """
+    if existing.birth_date and incoming.birth_date:
+        if existing.birth_date != incoming.birth_date:
+            return False
+    mine, theirs = _name_tokens(existing), _name_tokens(incoming)
+    return not (mine and theirs) or bool(mine & theirs)
+
+
+def _same_person(found: PatientSummary, incoming: Patient) -> bool:
+    """An existing record with exactly this name and birth date (folded)."""
+    return (
+        bool(incoming.birth_date)
+        and found.birth_date == incoming.birth_date
+        and folding.fold(found.family) == folding.fold(incoming.family)
+        and folding.fold(found.given) == folding.fold(incoming.given)
+    )
 
 
 _TEXT_FIELDS = (
