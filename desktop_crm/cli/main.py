@@ -9,6 +9,7 @@ starts.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -249,6 +250,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the crash path: one line, details only on --debug
         if "--debug" in args_list:
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # Whichever file it was (its name may carry a patient's), the
+            # disk is what the user must act on.
+            print(
+                f"{PROG}: a disk this command writes to is full ({exc.strerror}): "
+                "free some space and run it again",
+                file=sys.stderr,
+            )
+            return 1
         log.error("unexpected %s", type(exc).__name__, exc_info=False)
         print(
             f"{PROG}: internal error ({type(exc).__name__}); run again with --debug "

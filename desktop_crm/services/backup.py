@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -719,6 +720,10 @@ def _stage(
         primitives.wipe(extracted.manifest.dek)
 
 
+#: Errors writing the restored vault that are the destination's, not the file's.
+_DESTINATION_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def restore_backup(
     path: Path | BinaryIO,
     target_dir: Path,
@@ -747,6 +752,7 @@ def restore_backup(
     root = Path(target_dir)
     service = VaultService(root, secrets_store, clock)
     replaced = _check_target(service.files, replace, replacing)
+    made_root = not root.exists()
     try:
         ensure_private_dir(root)
     except OSError as exc:
@@ -764,8 +770,15 @@ def restore_backup(
             VaultService(staging, secrets_store, clock),
             (progress, cancel),
         )
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if made_root:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if nothing else appeared in it meanwhile
+        if isinstance(exc, OSError) and exc.errno in _DESTINATION_ERRNOS:
+            raise DestinationError(
+                f"cannot restore into {root}: {exc.strerror}"
+            ) from exc
         raise
     if replacing is not None and replaced:
         replacing.write(

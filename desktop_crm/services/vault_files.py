@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -117,4 +118,13 @@ class VaultFiles:
 
     def write_head(self, head: ChainHead) -> None:
         body = json.dumps({"seq": head.seq, "hash": head.hash}).encode()
-        atomic_write(self.audit_head, HEAD_MAGIC + body)
+        try:
+            atomic_write(self.audit_head, HEAD_MAGIC + body)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # The change itself is in the database; the next write that finds
+            # space brings the head up to date.
+            raise VaultError(
+                "the disk holding the vault is full: free some space and try again"
+            ) from exc

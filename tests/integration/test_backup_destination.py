@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-from pathlib import Path
-
 import pytest
+from support.small_disk import tmpfs
 from support.vault_fixtures import VaultHarness
 
 from desktop_crm.services import backup, documents, patients
@@ -20,23 +17,6 @@ def session(memory_vault: VaultHarness):
     opened = memory_vault.created.session
     backup.set_backup_passphrase(opened, PASSPHRASE)
     return opened
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, options: str):
-    """A tiny tmpfs mounted at ``where`` (skips when mounting is not allowed)."""
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode()!r}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 def test_missing_folder(session, tmp_path):

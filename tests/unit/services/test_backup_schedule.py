@@ -229,7 +229,7 @@ def test_a_file_where_the_folder_should_be_is_retried(session, tmp_path):
 
 
 def test_read_only_destination_is_recorded_and_retried(session, tmp_path):
-    from integration.test_backup_destination import tmpfs
+    from support.small_disk import tmpfs
 
     day = date(2027, 8, 2)
     with tmpfs(tmp_path / "ro", "ro,size=1m") as drive:
