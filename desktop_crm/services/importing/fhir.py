@@ -12,6 +12,7 @@ however large the file.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -342,21 +343,44 @@ def _size(path: Path) -> int:
         return 0
 
 
-def collect_files(paths: list[Path]) -> tuple[list[Path], int]:
-    """The JSON and NDJSON files under ``paths`` (folders searched recursively),
-    and how many other files were passed over."""
-    files: list[Path] = []
-    others = 0
+@dataclass
+class Collected:
+    """What the paths given to an import hold."""
+
+    files: list[Path] = field(default_factory=list)
+    #: Files passed over (not .json or .ndjson).
+    others: int = 0
+    #: Folders that could not be listed, with the reason.
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def collect_files(paths: list[Path]) -> Collected:
+    """The JSON and NDJSON files under ``paths`` (folders searched recursively).
+
+    A folder that cannot be listed (no permission) is named in
+    ``unreadable`` rather than passed over in silence.
+    """
+    found = Collected()
+
+    def unreadable(error: OSError) -> None:
+        found.unreadable.append((Path(error.filename), error.strerror or "error"))
+
     for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES:
-                    files.append(child)
-                else:
-                    others += 1
-        else:
-            files.append(path)
-    return files, others
+        if not path.is_dir():
+            found.files.append(path)
+            continue
+        inside = []
+        for folder, subfolders, names in os.walk(path, onerror=unreadable):
+            subfolders.sort()
+            inside += [Path(folder) / name for name in names]
+        for child in sorted(inside):
+            if not child.is_file():
+                continue
+            if child.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES:
+                found.files.append(child)
+            else:
+                found.others += 1
+    return found
 
 
 def import_fhir(
@@ -380,7 +404,10 @@ def import_fhir(
     """
     session.require("patients.import")
     report = ImportReport(dry_run=dry_run)
-    files, others = collect_files(paths)
+    collected = collect_files(paths)
+    files, others = collected.files, collected.others
+    for folder, why in collected.unreadable:
+        report.reject(str(folder), "folder", f"cannot be read ({why})")
     missing = [f for f in files if not f.exists()]
     for path in missing:
         report.reject(str(path), "file", "no such file or folder")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 import tracemalloc
 from pathlib import Path
@@ -353,6 +354,31 @@ def test_json_beyond_the_standard_still_imports_as_before(session, tmp_path):
     assert stored(session, "o").family == "Ordóñez"
     assert [(r.file, r.reason) for r in report.rejected] == [
         (str(latin), "not UTF-8 text, so not FHIR JSON")
+    ]
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(
+    session, tmp_path, monkeypatch
+):
+    folder = tmp_path / "export"
+    (folder / "locked").mkdir(parents=True)
+    write(folder / "locked", "hidden.json", patient("h", "Hidden"))
+    write(folder, "seen.json", patient("s", "Seen"))
+    real_scandir = os.scandir
+
+    def scandir(path):
+        # Tests run as root, whom chmod 000 does not stop: refuse as the
+        # kernel does for anyone else.
+        if Path(path) == folder / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = import_fhir(session, [folder])
+
+    assert report.patients == 1
+    assert [(r.file, r.entry, r.reason) for r in report.rejected] == [
+        (str(folder / "locked"), "folder", "cannot be read (Permission denied)")
     ]
 
 
