@@ -2,10 +2,19 @@
 
 Synthea's ``Id`` is recorded under the identifier system Synthea's FHIR
 bundles use for the same UUID, so a CSV and a FHIR import of one person
-converge into one patient.  Other spreadsheets map their columns onto our
-fields (a mapping given by the caller, or one guessed from common headers).
-A bad row is reported with its number (the header is row 1) and the other
-rows go in; missing columns stop the import before any row is read.
+converge into one patient.  A file with most of Synthea's columns but not
+all the required ones is refused rather than guessed at.  Other
+spreadsheets map their columns onto our fields (a mapping given by the
+caller, or one guessed from common headers).  Our own patient-list export
+(``exporting.csv_export``) is recognised by its header: every field it
+carries comes back, and the apostrophe it puts before formula characters is
+taken off again.  An MRN is only kept as a key to the record of this vault
+it was issued to: another vault's MRN would clash with ours.
+
+Columns that no field uses are named in one warning, unless the mapping
+lists them as ignored (``{"ignore:anything": "Column"}``).  A bad row is
+reported with its number (the header is row 1) and the other rows go in;
+missing columns stop the import before any row is read.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from desktop_crm.errors import InvalidInput
+from desktop_crm.services.exporting.csv_export import unneutralise
 from desktop_crm.services.importing.csv_source import (
     CsvSource,
     Row,
@@ -37,6 +48,7 @@ from desktop_crm.services.patient_model import (
     Patient,
     parse_typed_date,
 )
+from desktop_crm.services.patients import MRN_SYSTEM
 from desktop_crm.services.session import Session
 from desktop_crm.storage import patient_queries
 from desktop_crm.storage.writepath import AuditEvent, Mutation
@@ -72,6 +84,24 @@ SYNTHEA_FIELDS = {
     "postal_code": "ZIP",
 }
 SYNTHEA_REQUIRED = ("Id", "BIRTHDATE", "FIRST", "LAST")
+#: Synthea's columns that hold nothing we keep: not worth a warning.
+SYNTHEA_UNUSED = (
+    "MARITAL",
+    "RACE",
+    "ETHNICITY",
+    "BIRTHPLACE",
+    "FIPS",
+    "LAT",
+    "LON",
+    "HEALTHCARE_EXPENSES",
+    "HEALTHCARE_COVERAGE",
+    "INCOME",
+)
+SYNTHEA_COLUMNS = frozenset(
+    [*SYNTHEA_IDENTIFIERS, *SYNTHEA_FIELDS.values(), *SYNTHEA_UNUSED]
+)
+#: Columns of Synthea's (``Id`` aside) that make a file recognisably Synthea's.
+SYNTHEA_RECOGNISED = 8
 
 #: Our fields and the header spellings guessed for them (lower case, without
 #: spaces, underscores or hyphens).
@@ -85,42 +115,78 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "previous_family": ("maidenname", "maiden", "previousname"),
     "birth_date": ("dob", "birthdate", "dateofbirth", "birthday"),
     "sex_at_birth": ("sex", "gender", "sexatbirth"),
+    "gender_identity": ("genderidentity",),
+    "pronouns": ("pronouns",),
     "phone": ("phone", "phonenumber", "telephone", "tel", "homephone"),
     "mobile": ("mobile", "cell", "mobilephone", "cellphone"),
+    "phones": ("phones", "phonenumbers"),
     "email": ("email", "emailaddress"),
+    "emails": ("emails", "emailaddresses"),
     "line1": ("address", "address1", "addressline1", "street"),
     "line2": ("address2", "addressline2"),
-    "city": ("city", "town"),
-    "district": ("county", "district"),
-    "state": ("state", "province"),
-    "postal_code": ("zip", "zipcode", "postalcode", "postcode"),
-    "country": ("country",),
+    "address_lines": ("addressline", "addresslines"),
+    "city": ("city", "town", "addresscity"),
+    "district": ("county", "district", "addressdistrict"),
+    "state": ("state", "province", "addressstate"),
+    "postal_code": (
+        "zip",
+        "zipcode",
+        "postalcode",
+        "postcode",
+        "addresspostalcode",
+    ),
+    "country": ("country", "addresscountry"),
     "language": ("language", "preferredlanguage"),
+    "preferred_contact": ("preferredcontact", "preferredcontactmethod"),
     "deceased_date": ("deathdate", "dateofdeath", "deceaseddate"),
     "notes": ("notes", "note", "comments", "comment"),
+    "identifiers": ("identifiers",),
+    # Taken from our own export only: elsewhere a column of these names means
+    # something of the other system's (its record id, its statuses).
+    "status": (),
+    "mrn": (),
+    "record_id": (),
 }
+#: Columns of our own export: enough of them (with their exact names) and a
+#: file is read as one, whatever else it has lost on the way.
+OWN_EXPORT_MARKERS = ("mrn", "family", "identifiers")
+#: Our own export's columns mapped to fields the guesser does not take.
+OWN_EXPORT_ONLY = {"record_id": "id", "mrn": "mrn", "status": "status"}
+#: Our own export's columns that hold nothing to import (a count of visits).
+OWN_EXPORT_UNUSED = ("visits",)
+IGNORE_PREFIX = "ignore:"
+#: Separator of the several values one cell of our export may hold.
+LIST_SEPARATOR = ";"
 _ADDRESS = ("line1", "line2", "city", "district", "state", "postal_code", "country")
+#: Field labels (as validation and the sink name them) and the fields whose
+#: columns stand for them in a report, the first one mapped winning.
 _MODEL_LABELS = {
-    "family name": "family",
-    "given name": "given",
-    "middle name": "middle",
-    "prefix": "prefix",
-    "suffix": "suffix",
-    "preferred name": "preferred_name",
-    "previous name": "previous_family",
-    "date of birth": "birth_date",
-    "deceased date": "deceased_date",
-    "phone": "phone",
-    "e-mail": "email",
-    "notes": "notes",
+    "family name": ("family",),
+    "given name": ("given",),
+    "middle name": ("middle",),
+    "prefix": ("prefix",),
+    "suffix": ("suffix",),
+    "preferred name": ("preferred_name",),
+    "previous name": ("previous_family",),
+    "date of birth": ("birth_date",),
+    "deceased date": ("deceased_date",),
+    "status": ("status", "deceased_date"),
+    "preferred contact": ("preferred_contact",),
+    "phone": ("phone", "mobile", "phones"),
+    "e-mail": ("email", "emails"),
+    "notes": ("notes",),
 }
 _SEX = {"m": "male", "male": "male", "f": "female", "female": "female"}
 _SEX.update({"u": "unknown", "unk": "unknown", "unknown": "unknown"})
+_SEX["intersex"] = "intersex"
+#: Labels of identifiers whose system we know, for the ``identifiers`` column.
+_SYSTEM_LABELS = {MRN_SYSTEM: "MRN", **dict(SYNTHEA_IDENTIFIERS.values())}
 _ISO_PARTIAL = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 #: Settings key prefix of the column mappings saved per source.
 MAPPING_PREFIX = "import.csv_mapping."
 _MAPPING_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
 PREVIEW_ROWS = 5
+_Getter = Callable[[str], str]
 
 
 @dataclass
@@ -130,6 +196,20 @@ class Plan:
     columns: dict[str, int]
     identifiers: list[tuple[int, str, str]]
     labels: dict[str, str]
+    #: Columns listed as ignored on purpose (by the mapping, or as known).
+    ignored: list[int]
+    #: Read as our own export: formula apostrophes are taken off each cell.
+    own_export: bool = False
+
+    def unused(self, header: list[str]) -> list[str]:
+        """The headers of the columns nothing takes and nothing ignores."""
+        used = {*self.columns.values(), *self.ignored}
+        used.update(i for i, _system, _label in self.identifiers)
+        return [
+            name or f"column {number + 1} (no header)"
+            for number, name in enumerate(header)
+            if number not in used
+        ]
 
 
 def _squash(header: str) -> str:
@@ -176,19 +256,46 @@ def _synthea(header: list[str], file: str) -> dict[str, str]:
     for column, (system, _label) in SYNTHEA_IDENTIFIERS.items():
         if column in header:
             mapping[IDENTIFIER_PREFIX + system] = column
+    mapping.update({IGNORE_PREFIX + c: c for c in SYNTHEA_UNUSED if c in header})
     return mapping
 
 
 def is_synthea(header: list[str]) -> bool:
-    return header[:2] == ["Id", "BIRTHDATE"]
+    """Synthea's patients.csv: its first columns, or ``Id`` and most of the rest.
+
+    A file that lost a required column is still Synthea's, so that it is
+    refused naming the column instead of being guessed at without its
+    identifiers.
+    """
+    if header[:2] == ["Id", "BIRTHDATE"]:
+        return True
+    known = SYNTHEA_COLUMNS.intersection(header) - {"Id"}
+    return "Id" in header and len(known) >= SYNTHEA_RECOGNISED
+
+
+def is_own_export(header: list[str]) -> bool:
+    """The patient list as ``exporting.csv_export`` writes it."""
+    return all(column in header for column in OWN_EXPORT_MARKERS)
+
+
+def _own_export(header: list[str]) -> dict[str, str]:
+    mapping = _guess(header)
+    mapping.update({f: c for f, c in OWN_EXPORT_ONLY.items() if c in header})
+    mapping.update({IGNORE_PREFIX + c: c for c in OWN_EXPORT_UNUSED if c in header})
+    return mapping
 
 
 def effective_mapping(
     header: list[str], mapping: dict[str, str] | None, file: str
 ) -> dict[str, str]:
-    """The mapping given, or Synthea's or the guessed one for this header."""
+    """The mapping given, or the one for Synthea, our export or a guess."""
     if mapping is None:
-        mapping = _synthea(header, file) if is_synthea(header) else _guess(header)
+        if is_synthea(header):
+            mapping = _synthea(header, file)
+        elif is_own_export(header):
+            mapping = _own_export(header)
+        else:
+            mapping = _guess(header)
         if "family" not in mapping:
             raise InvalidInput(
                 file,
@@ -198,34 +305,59 @@ def effective_mapping(
     return mapping
 
 
+def _unknown_fields(mapping: dict[str, str]) -> list[str]:
+    return [
+        f
+        for f in mapping
+        if f not in FIELDS
+        and not f.startswith(IDENTIFIER_PREFIX)
+        and not f.startswith(IGNORE_PREFIX)
+    ]
+
+
+def _labels(mapping: dict[str, str]) -> dict[str, str]:
+    labels = {
+        label: mapping[name]
+        for label, names in _MODEL_LABELS.items()
+        for name in reversed(names)
+        if name in mapping
+    }
+    labels["identifier"] = mapping.get("identifiers", "identifier column")
+    return labels
+
+
 def plan(header: list[str], mapping: dict[str, str] | None, file: str) -> Plan:
     """Check the mapping against the header; raises naming missing columns."""
     mapping = effective_mapping(header, mapping, file)
-    unknown = [
-        f for f in mapping if f not in FIELDS and not f.startswith(IDENTIFIER_PREFIX)
-    ]
+    unknown = _unknown_fields(mapping)
     if unknown:
         raise InvalidInput("mapping", f"unknown field(s): {', '.join(unknown)}")
     if "family" not in mapping:
         raise InvalidInput("mapping", "map a column to 'family' (the family name)")
-    missing = [c for c in mapping.values() if c not in header]
+    missing = [
+        c
+        for f, c in mapping.items()
+        if c not in header and not f.startswith(IGNORE_PREFIX)
+    ]
     if missing:
         raise InvalidInput(file, f"missing required column(s): {', '.join(missing)}")
     index = {name: header.index(name) for name in header[::-1]}
     columns = {f: index[c] for f, c in mapping.items() if f in FIELDS}
-    labels_by_system = dict(SYNTHEA_IDENTIFIERS.values())
     identifiers = [
         (
             index[c],
             f[len(IDENTIFIER_PREFIX) :],
-            labels_by_system.get(f[len(IDENTIFIER_PREFIX) :], c),
+            _SYSTEM_LABELS.get(f[len(IDENTIFIER_PREFIX) :], c),
         )
         for f, c in mapping.items()
         if f.startswith(IDENTIFIER_PREFIX)
     ]
-    labels = {m: mapping[f] for m, f in _MODEL_LABELS.items() if f in mapping}
-    labels["identifier"] = "identifier column"
-    return Plan(columns, identifiers, labels)
+    ignored = [
+        index[c]
+        for f, c in mapping.items()
+        if f.startswith(IGNORE_PREFIX) and c in index
+    ]
+    return Plan(columns, identifiers, _labels(mapping), ignored, is_own_export(header))
 
 
 # -- saved mappings --------------------------------------------------------------
@@ -248,9 +380,7 @@ def save_mapping(session: Session, name: str, mapping: dict[str, str]) -> None:
     session.require("patients.import")
     name = _check_mapping_name(name)
     checked = load_mapping(mapping) or {}
-    unknown = [
-        f for f in checked if f not in FIELDS and not f.startswith(IDENTIFIER_PREFIX)
-    ]
+    unknown = _unknown_fields(checked)
     if unknown or "family" not in checked:
         raise InvalidInput(
             "mapping",
@@ -311,9 +441,7 @@ def preview_csv(
     Raises:
         InvalidInput: no such file, an unknown encoding, or no header row.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(path.name, "no such file")
+    path = _csv_file(path)
     codec = check_encoding(encoding) if encoding else detect_encoding(path)
     source = CsvSource(path, codec).rows()
     first = next(source, None)
@@ -327,6 +455,15 @@ def preview_csv(
         if row.values and any(v.strip() for v in row.values):
             shown.append(row.values)
     return CsvPreview(codec, header, shown, is_synthea(header), _guess(header))
+
+
+def _csv_file(path: Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(path.name, "is a folder, not a CSV file")
+    if not path.is_file():
+        raise InvalidInput(path.name, "no such file")
+    return path
 
 
 # -- rows ------------------------------------------------------------------------------
@@ -346,6 +483,49 @@ def _date(value: str, model_label: str) -> str | None:
     return typed
 
 
+def _items(cell: str) -> list[str]:
+    """The values of a cell that holds several (``a; b``), in order."""
+    return [item.strip() for item in cell.split(LIST_SEPARATOR) if item.strip()]
+
+
+def _listed_identifier(item: str) -> Identifier:
+    """One ``system|value`` item of our export's ``identifiers`` column."""
+    system, bar, value = item.partition("|")
+    if not bar:
+        return Identifier("", item)
+    system = system.strip()
+    return Identifier(system, value.strip(), _SYSTEM_LABELS.get(system, ""))
+
+
+def _address(get: _Getter) -> dict[str, str]:
+    address = {k: get(k) for k in _ADDRESS if get(k)}
+    lines = _items(get("address_lines"))
+    if lines and "line1" not in address:
+        address["line1"] = lines[0]
+        if len(lines) > 1 and "line2" not in address:
+            address["line2"] = "; ".join(lines[1:])
+    return address
+
+
+def _identifiers(plan: Plan, values: list[str], get: _Getter) -> list[Identifier]:
+    found = [
+        Identifier(system, values[i].strip(), label)
+        for i, system, label in plan.identifiers
+        if values[i].strip()
+    ]
+    found += [_listed_identifier(item) for item in _items(get("identifiers"))]
+    if get("mrn"):
+        found.append(Identifier(MRN_SYSTEM, get("mrn"), "MRN"))
+    return found
+
+
+def _status(get: _Getter, deceased: str | None) -> str:
+    given = get("status").lower()
+    if given:
+        return given
+    return "deceased" if deceased else "active"
+
+
 def row_patient(plan: Plan, values: list[str]) -> Patient:
     """Our record for one row (validation happens when it is stored)."""
 
@@ -358,6 +538,9 @@ def row_patient(plan: Plan, values: list[str]) -> Patient:
         for n, u in (("phone", "home"), ("mobile", "mobile"))
         if get(n)
     ]
+    phones += [ContactPoint(value) for value in _items(get("phones"))]
+    emails = [ContactPoint(get("email"))] if get("email") else []
+    emails += [ContactPoint(value) for value in _items(get("emails"))]
     previous = (
         (HumanName(get("previous_family"), get("given"), "maiden"),)
         if get("previous_family")
@@ -373,16 +556,15 @@ def row_patient(plan: Plan, values: list[str]) -> Patient:
         previous_names=previous,
         birth_date=_date(get("birth_date"), "date of birth"),
         sex_at_birth=_SEX.get(get("sex_at_birth").lower(), ""),
+        gender_identity=get("gender_identity"),
+        pronouns=get("pronouns"),
         phones=tuple(phones),
-        emails=(ContactPoint(get("email")),) if get("email") else (),
-        address={k: get(k) for k in _ADDRESS if get(k)},
+        emails=tuple(emails),
+        address=_address(get),
         language=get("language"),
-        identifiers=tuple(
-            Identifier(system, values[i].strip(), label)
-            for i, system, label in plan.identifiers
-            if values[i].strip()
-        ),
-        status="deceased" if deceased else "active",
+        preferred_contact=get("preferred_contact").lower(),
+        identifiers=tuple(_identifiers(plan, values, get)),
+        status=_status(get, deceased),
         deceased_date=deceased,
         notes=get("notes"),
     )
@@ -398,6 +580,8 @@ class _CsvRun:
     plan: Plan
     sink: PatientSink
     report: ImportReport
+    #: Rows whose MRN another vault issued (left out; see ``_own_mrns``).
+    foreign_mrns: int = 0
 
     def row(self, row: Row) -> None:
         where = Where(self.file, f"row {row.number}")
@@ -416,15 +600,67 @@ class _CsvRun:
         if row.bad_bytes:
             self.report.reject(where.file, where.entry, self._bad_bytes(row))
             return
+        values = row.values
+        if self.plan.own_export:
+            values = [unneutralise(v) for v in values]
         try:
-            candidate = row_patient(self.plan, row.values)
+            candidate = row_patient(self.plan, values)
         except InvalidInput as exc:
             shown = self.sink.label(exc.field)
             self.report.reject(
                 where.file, where.entry, safe_reason(exc.field, shown, exc.problem)
             )
             return
-        self.sink.store(candidate, where)
+        self.sink.store(self._own_mrns(candidate, values), where)
+
+    def warn_unused(self) -> None:
+        """One warning naming the columns nothing imports (headers only)."""
+        unused = self.plan.unused(self.header)
+        if unused:
+            self.report.warn(
+                self.file,
+                "header",
+                f"column(s) not imported: {', '.join(unused)} (map them to a "
+                'field, or list them in a mapping as "ignore:..." to leave them '
+                "out)",
+            )
+
+    def warn_foreign_mrns(self) -> None:
+        if self.foreign_mrns:
+            self.report.warn(
+                self.file,
+                "MRN",
+                f"{self.foreign_mrns} row(s) carry an MRN another vault issued; "
+                "it is left out (this vault numbers its own patients), the other "
+                "identifiers are kept",
+            )
+
+    def _own_mrns(self, candidate: Patient, values: list[str]) -> Patient:
+        """``candidate`` keeping only the MRNs this vault gave to this record.
+
+        An MRN in the file is kept as the key that finds the same record
+        again (our own export read back, or a synced copy's).  Any other is
+        another vault's numbering: it could name someone else here, or the
+        next patient this vault numbers.
+        """
+        mrns = [i for i in candidate.identifiers if i.system == MRN_SYSTEM]
+        if not mrns:
+            return candidate
+        column = self.plan.columns.get("record_id")
+        record = values[column].strip() if column is not None else ""
+        db = self.sink.session.database()
+        foreign = {
+            i
+            for i in mrns
+            if not record
+            or patient_queries.patient_by_identifier(db, MRN_SYSTEM, i.value.strip())
+            != record
+        }
+        if not foreign:
+            return candidate
+        self.foreign_mrns += 1
+        kept = tuple(i for i in candidate.identifiers if i not in foreign)
+        return replace(candidate, identifiers=kept)
 
     def _bad_bytes(self, row: Row) -> str:
         column = next(
@@ -462,10 +698,8 @@ def import_csv(
             (nothing is imported then).
     """
     session.require("patients.import")
-    path = Path(path)
+    path = _csv_file(path)
     file = str(path)
-    if not path.is_file():
-        raise InvalidInput(path.name, "no such file")
     codec = check_encoding(encoding) if encoding else detect_encoding(path)
     source = CsvSource(path, codec)
     rows = source.rows()
@@ -480,6 +714,7 @@ def import_csv(
     report = ImportReport(dry_run=dry_run)
     sink = PatientSink(session, report, chosen.labels, dry_run)
     run = _CsvRun(file, codec, header, chosen, sink, report)
+    run.warn_unused()
     total = path.stat().st_size
     with session.batch(COMMIT_GROUP_SECONDS):
         for row in rows:
@@ -489,6 +724,7 @@ def import_csv(
             run.row(row)
             if progress is not None:
                 progress(min(source.bytes_read, total), total)
+    run.warn_foreign_mrns()
     log.info(
         "CSV import: %d patients, %d unchanged, %d rejected",
         report.patients,

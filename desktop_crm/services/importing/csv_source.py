@@ -1,5 +1,7 @@
-"""Reading a CSV file as rows: encoding detection, BOM, CRLF, bad bytes.
+"""Reading a CSV file as rows: encoding, delimiter, BOM, CRLF, bad bytes.
 
+The delimiter is guessed from the header line (Excel set to a European
+locale writes semicolons); a header that does not tell keeps the comma.
 Rows are streamed (the csv module over a generator of decoded lines), so
 memory stays bounded however many rows there are.  A line that does not
 decode is not fatal: its row is reported with its number and the rest go in.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,9 @@ from desktop_crm.errors import InvalidInput
 
 _CHUNK = 1 << 20
 _BOM = codecs.BOM_UTF8
+#: The delimiters a header line is sniffed for, and the one kept otherwise.
+DELIMITERS = ",;\t|"
+DEFAULT_DELIMITER = ","
 
 
 def detect_encoding(path: Path) -> str:
@@ -43,6 +49,15 @@ def check_encoding(name: str) -> str:
         raise InvalidInput("encoding", f"'{name}' is not a known encoding") from exc
 
 
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV file, judged from its header line alone."""
+    try:
+        dialect = csv.Sniffer().sniff(header_line.rstrip("\r\n"), DELIMITERS)
+    except csv.Error:
+        return DEFAULT_DELIMITER
+    return dialect.delimiter
+
+
 @dataclass
 class Row:
     """One record of the file: its number (the header is row 1) and values."""
@@ -55,10 +70,15 @@ class Row:
 
 @dataclass
 class CsvSource:
-    """A CSV file read row by row in a given encoding."""
+    """A CSV file read row by row in a given encoding.
+
+    ``delimiter`` is sniffed from the header line when left empty, and holds
+    the one used once :meth:`rows` has started.
+    """
 
     path: Path
     encoding: str
+    delimiter: str = ""
     bytes_read: int = 0
     _bad_lines: dict[int, str] = field(default_factory=dict)
 
@@ -78,7 +98,12 @@ class CsvSource:
 
     def rows(self) -> Iterator[Row]:
         """Every record, header first; a decoding problem is kept on its row."""
-        reader = csv.reader(self._lines())
+        text = self._lines()
+        header = next(text, None)
+        if header is None:
+            return
+        self.delimiter = self.delimiter or sniff_delimiter(header)
+        reader = csv.reader(itertools.chain([header], text), delimiter=self.delimiter)
         number = 0
         last_line = 0
         while True:

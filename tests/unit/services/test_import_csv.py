@@ -224,3 +224,89 @@ def test_dry_run_writes_nothing(session, tmp_path):
 
     assert report.patients == 2
     assert queries.table_counts(session.database()) == before
+
+
+def test_unused_columns_are_named_in_one_warning(session, tmp_path):
+    path = write(
+        tmp_path, ["last_name,first_name,Fax,Referrer", "Ng,Li,555,Dr X"], "utf-8"
+    )
+
+    report = import_csv(session, path)
+
+    assert report.patients == 1
+    assert [(w.entry, w.reason) for w in report.warnings] == [
+        (
+            "header",
+            "column(s) not imported: Fax, Referrer (map them to a field, or list "
+            'them in a mapping as "ignore:..." to leave them out)',
+        )
+    ]
+
+
+def test_columns_a_mapping_ignores_are_not_warned_about(session, tmp_path):
+    path = write(tmp_path, ["Surname,Fax,Referrer", "Ng,555,Dr X"], "utf-8")
+    mapping = {"family": "Surname", "ignore:fax": "Fax", "ignore:2": "Referrer"}
+
+    report = import_csv(session, path, mapping=mapping)
+
+    assert (report.patients, report.warnings) == (1, [])
+
+
+def test_synthea_columns_we_do_not_keep_are_not_warned_about(session, tmp_path):
+    row = "abc,1980-01-01,,,,,,Ann,Lee,,,M,white,nonhispanic,F,Boston,,,,,"
+    path = write(tmp_path, [SYNTHEA_HEADER, row], "utf-8")
+
+    report = import_csv(session, path)
+
+    assert (report.patients, report.warnings) == (1, [])
+
+
+def test_synthea_file_without_its_birthdate_is_refused_naming_it(session, tmp_path):
+    columns = SYNTHEA_HEADER.split(",")
+    row = "abc,1980-01-01,,999-00-0000,,,,Ann,Lee,,,M,white,nonhispanic,F,,,,,,"
+    values = row.split(",")
+    gone = columns.index("BIRTHDATE")
+    del columns[gone], values[gone]
+    path = write(tmp_path, [",".join(columns), ",".join(values)], "utf-8")
+
+    with pytest.raises(InvalidInput) as caught:
+        import_csv(session, path)
+
+    assert caught.value.message.endswith("Synthea's patients.csv: BIRTHDATE")
+    assert patients.count(session) == 0
+
+
+def test_semicolon_separated_sheet_is_read(session, tmp_path):
+    lines = [HEADER.replace(",", ";"), "Müller;Zoë;1984-02-29;;Renée, follow-up"]
+    path = write(tmp_path, lines, "cp1252", "\r\n")
+
+    report = import_csv(session, path)
+
+    assert (report.patients, report.rejected) == (1, [])
+    assert names(session) == [("Müller", "Zoë", "1984-02-29", "Renée, follow-up")]
+
+
+def test_tab_separated_sheet_is_read(session, tmp_path):
+    path = write(tmp_path, ["Surname\tForename", "Ng\tLi"], "utf-8")
+
+    report = import_csv(session, path)
+
+    assert report.patients == 1
+    assert names(session) == [("Ng", "Li", None, "")]
+
+
+def test_single_column_sheet_keeps_the_comma(tmp_path):
+    path = write(tmp_path, ["family", "Ng; Li"], "utf-8")
+    source = CsvSource(path, "utf-8")
+
+    rows = [r.values for r in source.rows()]
+
+    assert (source.delimiter, rows) == (",", [["family"], ["Ng; Li"]])
+
+
+def test_a_folder_is_named_as_a_folder(session, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+
+    with pytest.raises(InvalidInput, match="is a folder, not a CSV file"):
+        import_csv(session, folder)

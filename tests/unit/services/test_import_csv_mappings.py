@@ -168,3 +168,13 @@ def test_cli_saves_a_mapping_and_refuses_an_unknown_name(
     args = parser.parse_args(["import", "csv", str(path), "--mapping-name", "B"])
     with pytest.raises(InvalidInput, match="no saved mapping 'B'"):
         import_commands.cmd_import_csv(args)
+
+
+def test_a_saved_mapping_may_list_columns_to_ignore(session, tmp_path):
+    mapping = {**MAPPING, "ignore:phone": "Téléphone"}
+    path = sheet(tmp_path, ["Ordóñez,José,1985-03-14,555"])
+
+    save_mapping(session, "Old EHR", mapping)
+    report = import_csv(session, path, mapping=saved_mapping(session, "Old EHR"))
+
+    assert (report.patients, report.warnings) == (1, [])
