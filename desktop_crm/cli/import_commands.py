@@ -5,14 +5,20 @@ mapping saved earlier, from the GUI or with ``--save-mapping NAME``).
 
 Both unlock as the other commands do, need the ``patients.import``
 permission, print each rejected item as one line on stderr and end with the
-summary line on stdout.  A finished run exits 0 even with rejections.
+summary line on stdout.  A finished run exits 0 even with rejections.  Ctrl-C
+stops the run before the next patient: what was stored stays, the summary of
+what was done is printed and the exit code is 130; a second Ctrl-C ends the
+command at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +58,46 @@ def register(
     csv.add_argument("--dry-run", action="store_true", help="check and count only")
 
 
+#: Exit code of a run stopped by Ctrl-C, as for any command interrupted.
+INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops() -> Iterator[Callable[[], bool]]:
+    """A cancel check that the first Ctrl-C turns true; the second one is
+    the usual KeyboardInterrupt."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed.is_set  # signals reach the main thread only
+        return
+
+    def first(signum: int, frame: object) -> None:
+        pressed.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(
+            "stopping after the current patient (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+        )
+
+    before = signal.signal(signal.SIGINT, first)
+    try:
+        yield pressed.is_set
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _finish(report: ImportReport) -> int:
+    _print_report(report)
+    if report.cancelled:
+        print(
+            "interrupted: what was imported before stays; run the same command "
+            "again to import the rest",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    return 0
+
+
 def _print_report(report: ImportReport) -> None:
     for item in report.rejected:
         print(f"rejected: {item.file}: {item.entry}: {item.reason}", file=sys.stderr)
@@ -69,10 +115,12 @@ def _print_report(report: ImportReport) -> None:
 def cmd_import_fhir(args: argparse.Namespace) -> int:
     from desktop_crm.services.importing import import_fhir
 
-    def run(vault: VaultService, session: Session) -> None:
+    def run(vault: VaultService, session: Session) -> int:
         session.require("patients.import")
         paths = [Path(p) for p in args.paths]
-        _print_report(import_fhir(session, paths, dry_run=args.dry_run))
+        with _ctrl_c_stops() as cancel:
+            report = import_fhir(session, paths, dry_run=args.dry_run, cancel=cancel)
+        return _finish(report)
 
     return commands._run_unlocked(args, run)
 
@@ -81,21 +129,23 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     from desktop_crm.services.importing import import_csv
     from desktop_crm.services.importing.csv_import import saved_mapping
 
-    def run(vault: VaultService, session: Session) -> None:
+    def run(vault: VaultService, session: Session) -> int:
         session.require("patients.import")
         mapping: dict[str, str] | Path | None = None
         if args.mapping_name:
             mapping = saved_mapping(session, args.mapping_name)
         elif args.mapping:
             mapping = Path(args.mapping)
-        report = import_csv(
-            session,
-            Path(args.file),
-            mapping=mapping,
-            encoding=args.encoding,
-            dry_run=args.dry_run,
-            save_as=args.save_mapping,
-        )
-        _print_report(report)
+        with _ctrl_c_stops() as cancel:
+            report = import_csv(
+                session,
+                Path(args.file),
+                mapping=mapping,
+                encoding=args.encoding,
+                dry_run=args.dry_run,
+                save_as=args.save_mapping,
+                cancel=cancel,
+            )
+        return _finish(report)
 
     return commands._run_unlocked(args, run)

@@ -304,6 +304,11 @@ def create_backup(
     _require(session, "backup.create")
     out = Path(out)
     now = iso((clock or SystemClock()).now())
+    if out.is_dir():
+        raise DestinationError(
+            f"{out} is a folder: give the backup a file name in it, such as "
+            f"{out / 'practice.dcrmbak'}"
+        )
     if out.exists():
         # A mistyped name is not a failed backup: refuse without recording it.
         raise DestinationError(f"{out} already exists: choose another file name")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from desktop_crm.gui.patients.import_dialog import ImportDialog
 from desktop_crm.gui.worker import wait_for_tasks
 from desktop_crm.services import patients
+from desktop_crm.services.exporting.csv_export import write_patients_csv
 from desktop_crm.services.importing import load_saved_mappings, save_mapping
+from desktop_crm.services.patient_model import ContactPoint, Patient
 
 pytestmark = pytest.mark.gui
 
@@ -119,3 +123,35 @@ def test_synthea_csv_skips_the_mapping_step(qtbot, session, tmp_path) -> None:
     dialog.preview_button.click()
     qtbot.waitUntil(dialog.import_button.isEnabled)
     assert "imported: 1" in dialog.summary.text()
+
+
+def test_our_own_export_skips_the_mapping_step_and_keeps_every_field(
+    qtbot, session, tmp_path
+) -> None:
+    pid = patients.create_patient(
+        session,
+        Patient(
+            family="Okafor",
+            given="Chidi",
+            birth_date="1988-03-04",
+            phones=(ContactPoint("(555) 777-1212"),),
+        ),
+    )
+    phones = patients.load_patient(session, pid).phones
+    path = tmp_path / "patients.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        write_patients_csv(session, out)
+    patients.update_patient(
+        session, pid, replace(patients.load_patient(session, pid), phones=())
+    )
+    dialog = dialog_for(qtbot, session, path)
+
+    qtbot.waitUntil(dialog.preview_button.isEnabled)
+
+    assert not dialog.mapping_step
+    dialog.import_button.setEnabled(True)
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: "unchanged" in dialog.summary.text())
+    wait_for_tasks()
+    assert patients.load_patient(session, pid).phones == phones  # filled back in
+    assert patients.count(session) == 1

@@ -44,6 +44,15 @@ def test_an_existing_file_is_not_overwritten(session, tmp_path):
     assert (tmp_path / "b.dcrmbak").read_text() == "keep me"
 
 
+def test_a_folder_given_as_the_file_is_named_as_a_folder(session, tmp_path):
+    (tmp_path / "drive").mkdir()
+
+    with pytest.raises(backup.DestinationError, match="drive is a folder: give"):
+        backup.create_backup(session, tmp_path / "drive")
+
+    assert list((tmp_path / "drive").iterdir()) == []
+
+
 def test_read_only_destination(session, tmp_path):
     # Tests run as root, for whom chmod 0500 does not stop writes: a
     # read-only mount does.

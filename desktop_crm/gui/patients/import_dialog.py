@@ -308,7 +308,8 @@ class ImportDialog(QDialog):
         number, fresh, preview, saved = result
         if number != self._preview_number:
             return
-        if preview.synthea:
+        if preview.synthea or preview.own_export:
+            # A layout we know column by column: nothing to map.
             self.mapping_view.hide()
         else:
             self.mapping_view.show_preview(preview, saved, fresh=fresh)

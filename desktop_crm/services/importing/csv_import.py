@@ -431,6 +431,8 @@ class CsvPreview:
     rows: list[list[str]]
     synthea: bool
     guessed: dict[str, str]
+    #: The product's own patient-list export: read as such, no mapping asked.
+    own_export: bool = False
 
 
 def preview_csv(
@@ -454,7 +456,14 @@ def preview_csv(
             break
         if row.values and any(v.strip() for v in row.values):
             shown.append(row.values)
-    return CsvPreview(codec, header, shown, is_synthea(header), _guess(header))
+    return CsvPreview(
+        codec,
+        header,
+        shown,
+        is_synthea(header),
+        _guess(header),
+        own_export=not is_synthea(header) and is_own_export(header),
+    )
 
 
 def _csv_file(path: Path) -> Path:
