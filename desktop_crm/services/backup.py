@@ -49,7 +49,7 @@ from desktop_crm.services.vault import (
 )
 from desktop_crm.services.vault_files import VaultFiles
 from desktop_crm.storage import migrations, queries
-from desktop_crm.storage.database import open_database
+from desktop_crm.storage.database import DiskFull, open_database
 from desktop_crm.storage.snapshot import check_copy, consistent_snapshot
 from desktop_crm.storage.writepath import AuditEvent, Mutation, commit
 
@@ -783,6 +783,11 @@ def restore_backup(
         if isinstance(exc, OSError) and exc.errno in _DESTINATION_ERRNOS:
             raise DestinationError(
                 f"cannot restore into {root}: {exc.strerror}"
+            ) from exc
+        if isinstance(exc, DiskFull):  # out of room while re-keying the copy
+            raise DestinationError(
+                f"cannot restore into {root}: No space left on device (the "
+                "restored vault needs about twice the database's size free)"
             ) from exc
         raise
     if replacing is not None and replaced:

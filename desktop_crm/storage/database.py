@@ -231,11 +231,7 @@ class Database:
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
-        if self._group_began is None:
-            with _key_guard():
-                self._conn.execute("BEGIN IMMEDIATE")
-            self._group_began = time.monotonic()
-            self._group_head = self._pending_head
+        self._open_group()
         with _key_guard():
             self._conn.execute("SAVEPOINT write_path")
         try:
@@ -364,7 +360,36 @@ class Database:
     def rekey(self, new_key: bytes | bytearray) -> None:
         with self._lock:
             self._commit_group()
-            self._conn.execute(f"PRAGMA rekey = {key_literal(new_key)}")
+            try:
+                self._conn.execute(f"PRAGMA rekey = {key_literal(new_key)}")
+            except Exception as exc:
+                # SQLCipher reports a rekey that ran out of room only as "an
+                # error occurred with PRAGMA key or rekey": ask the disk.
+                _raise_actionable(exc)
+                if shutil.disk_usage(self.path.parent).free < _size(self.path):
+                    raise DiskFull from exc
+                raise
+
+    def hold_write(self) -> bool:
+        """Inside a grouped batch, take the vault's write lock now.
+
+        What is read next cannot then change under the group's next write
+        (another process waits): a check-then-create, such as matching a
+        patient by name and birth date, stays true until it is written.
+        Returns False outside a grouped batch, where nothing is held.
+        """
+        with self._lock:
+            if not self._group_seconds:
+                return False
+            self._open_group()
+            return True
+
+    def _open_group(self) -> None:
+        if self._group_began is None:
+            with _key_guard():
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._group_began = time.monotonic()
+            self._group_head = self._pending_head
 
     def close(self) -> None:
         with self._lock:
@@ -411,6 +436,13 @@ def _raise_actionable(exc: Exception) -> None:
         raise DiskFull from exc
     if "database is locked" in str(exc):
         raise VaultBusy from exc
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def is_plaintext_sqlite(path: Path) -> bool:

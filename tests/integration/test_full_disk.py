@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from desktop_crm.cli import commands
 from desktop_crm.cli.main import main
 from desktop_crm.errors import CRMError
 from desktop_crm.platform.secret_store import MemorySecretStore
-from desktop_crm.services import backup, patients
+from desktop_crm.services import backup, documents, patients
 from desktop_crm.services.importing import import_fhir
 from desktop_crm.services.patient_model import Patient
 from desktop_crm.storage import audit, queries
@@ -135,3 +136,28 @@ def test_the_command_line_names_a_full_disk_instead_of_an_internal_error(
     err = capsys.readouterr().err
     assert "is full (No space left on device)" in err
     assert "internal error" not in err and "/some/file" not in err
+
+
+def test_a_restore_with_room_to_unpack_but_not_to_rekey_names_the_destination(
+    memory_vault, tmp_path
+):
+    session = memory_vault.created.session
+    backup.set_backup_passphrase(session, PASSPHRASE)
+    pid = patients.create_patient(session, Patient(family="Kept"))
+    documents.attach(session, pid, "scan.pdf", b"%PDF-" + os.urandom(3_000_000))
+    made = backup.create_backup(session, tmp_path / "b.dcrmbak")
+    # Room for the unpacked database, not for re-keying it under a new key.
+    room = int(made.size * 1.3) // 1024
+    with tmpfs(tmp_path / "small", f"size={room}k") as drive:
+        with pytest.raises(backup.DestinationError, match="No space left") as caught:
+            backup.restore_backup(
+                made.path,
+                drive / "restored",
+                passphrase=PASSPHRASE,
+                admin_name="Ana Admin",
+                new_pin="246813",
+                secrets_store=MemorySecretStore(),
+            )
+
+        assert "twice the database's size" in caught.value.message
+        assert list(drive.iterdir()) == []

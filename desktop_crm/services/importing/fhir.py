@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,12 @@ class FhirRun:
 
     def _file(self, path: Path) -> None:
         start = self.done
-        if path.suffix.lower() in NDJSON_SUFFIXES:
+        problem = _unreadable(path)
+        if problem:
+            # Gone since the run began, or a FIFO or device that a read
+            # would wait on forever.
+            self.report.reject(str(path), "file", problem)
+        elif path.suffix.lower() in NDJSON_SUFFIXES:
             self._ndjson(path)
         else:
             self._json(path)
@@ -140,7 +146,12 @@ class FhirRun:
     def _ndjson(self, path: Path) -> None:
         name = str(path)
         file_start = self.done
-        with path.open("rb") as stream:
+        try:
+            stream = path.open("rb")
+        except OSError as exc:
+            self.report.reject(name, "file", f"cannot be read ({exc.strerror})")
+            return
+        with stream:
             for number, line in enumerate(stream, 1):
                 self.done = file_start + stream.tell()
                 if not line.strip():
@@ -336,6 +347,29 @@ def _is_resource(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("resourceType"), str)
 
 
+_MISSING = "no such file or folder"
+
+
+def _unreadable(path: Path) -> str:
+    """Why ``path`` cannot be read as a file, or "" when it can be."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return _MISSING
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, device or socket)"
+    return ""
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -366,8 +400,8 @@ def collect_files(paths: list[Path]) -> Collected:
         found.unreadable.append((Path(error.filename), error.strerror or "error"))
 
     for path in paths:
-        if not path.is_dir():
-            found.files.append(path)
+        if not _is_dir(path):
+            found.files.append(path)  # read (or reported) file by file
             continue
         inside = []
         for folder, subfolders, names in os.walk(path, onerror=unreadable):
@@ -375,6 +409,7 @@ def collect_files(paths: list[Path]) -> Collected:
             inside += [Path(folder) / name for name in names]
         for child in sorted(inside):
             if not child.is_file():
+                found.others += 1  # a FIFO, a socket, a broken link
                 continue
             if child.suffix.lower() in JSON_SUFFIXES + NDJSON_SUFFIXES:
                 found.files.append(child)
@@ -408,12 +443,12 @@ def import_fhir(
     files, others = collected.files, collected.others
     for folder, why in collected.unreadable:
         report.reject(str(folder), "folder", f"cannot be read ({why})")
-    missing = [f for f in files if not f.exists()]
+    missing = [f for f in files if _unreadable(f) == _MISSING]
     for path in missing:
         report.reject(str(path), "file", "no such file or folder")
     with session.batch(COMMIT_GROUP_SECONDS):
         FhirRun(session, report, dry_run, progress, cancel).run(
-            [f for f in files if f.exists()], others
+            [f for f in files if _unreadable(f) != _MISSING], others
         )
     log.info(
         "FHIR import: %d patients, %d practitioners, %d encounters, %d rejected",

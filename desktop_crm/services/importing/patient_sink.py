@@ -198,6 +198,10 @@ class PatientSink:
     # -- writing -------------------------------------------------------------------
 
     def _create(self, clean: Patient, where: Where) -> str | None:
+        if not clean.identifiers and not self.dry_run:
+            # Matched on name and birth date alone: another import must not
+            # create the same person between this check and our write.
+            self.session.database().hold_write()
         candidates = patients.find_duplicates(self.session, clean)
         if not clean.identifiers:
             same = [c.patient.id for c in candidates if _same_person(c.patient, clean)]

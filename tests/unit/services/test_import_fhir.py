@@ -382,6 +382,66 @@ def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(
     ]
 
 
+def test_a_fifo_is_rejected_or_skipped_never_waited_on(session, tmp_path):
+    # A read of a FIFO waits for a writer that never comes.
+    given = tmp_path / "pipe.json"
+    os.mkfifo(given)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    os.mkfifo(folder / "inner.ndjson")
+    write(folder, "good.json", patient("g", "Good"))
+
+    report = import_fhir(session, [given, folder])
+
+    assert [(r.file, r.entry, r.reason) for r in report.rejected] == [
+        (str(given), "file", "not a regular file (a FIFO, device or socket)")
+    ]
+    assert (report.patients, report.skipped) == (1, 1)
+
+
+def test_a_file_removed_while_the_import_runs_is_reported_and_the_rest_go_in(
+    session, tmp_path
+):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for number in range(4):
+        (folder / f"part{number}.ndjson").write_text(
+            json.dumps(patient(f"p{number}", f"Part{number}")) + "\n", encoding="utf-8"
+        )
+
+    def remove_part2(done: int, total: int) -> None:
+        (folder / "part2.ndjson").unlink(missing_ok=True)
+
+    report = import_fhir(session, [folder], progress=remove_part2)
+
+    assert [(r.file, r.reason) for r in report.rejected] == [
+        (str(folder / "part2.ndjson"), "no such file or folder")
+    ]
+    assert report.patients == 3
+
+
+def test_a_file_in_a_folder_that_cannot_be_entered_is_rejected(
+    session, tmp_path, monkeypatch
+):
+    hidden = tmp_path / "locked" / "x.json"
+    hidden.parent.mkdir()
+    write(hidden.parent, "x.json", patient("x", "Hidden"))
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):
+        # As for anyone but root after chmod 000 on the folder.
+        if self == hidden:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    report = import_fhir(session, [hidden])
+
+    assert [(r.entry, r.reason) for r in report.rejected] == [
+        ("file", "cannot be read (Permission denied)")
+    ]
+
+
 def test_folder_with_unrelated_files_skips_them(session, tmp_path):
     folder = tmp_path / "export"
     (folder / "sub").mkdir(parents=True)

@@ -12,6 +12,7 @@ import pytest
 from desktop_crm.services import patients
 from desktop_crm.services.importing import import_csv, import_fhir
 from desktop_crm.storage import patient_queries
+from desktop_crm.storage.database import VaultBusy
 
 SYSTEM = "urn:example:chart"
 
@@ -175,5 +176,40 @@ def test_a_patient_stored_meanwhile_by_another_import_is_not_duplicated(
     report = import_fhir(mine, [ndjson(tmp_path, "mine.ndjson", resource)])
 
     assert (report.patients, report.unchanged, report.rejected) == (0, 1, [])
+    assert patients.count(mine) == 1
+    theirs.lock()
+
+
+def test_a_sheet_without_identifiers_holds_the_vault_while_it_matches(
+    memory_vault, tmp_path, monkeypatch
+):
+    # Two imports of the same plain sheet at once made every row twice: the
+    # name-and-birth-date check and the write must not let another in between.
+    mine = memory_vault.created.session
+    theirs = memory_vault.unlock_admin()
+    theirs.database().execute("PRAGMA busy_timeout = 100")
+    sheet = tmp_path / "plain.csv"
+    sheet.write_text(
+        "Last Name,First Name,DOB\nOkafor,Chidi,1988-03-04\n", encoding="utf-8"
+    )
+    real_find = patients.find_duplicates
+    kept_out = []
+
+    def duplicates_while_the_other_import_tries(session, candidate):
+        try:
+            import_csv(theirs, sheet)
+        except VaultBusy:
+            kept_out.append(True)
+        return real_find(session, candidate)
+
+    monkeypatch.setattr(
+        patients, "find_duplicates", duplicates_while_the_other_import_tries
+    )
+    report = import_csv(mine, sheet)
+
+    assert kept_out == [True] and report.patients == 1
+    monkeypatch.setattr(patients, "find_duplicates", real_find)
+    again = import_csv(theirs, sheet)
+    assert (again.patients, again.unchanged) == (0, 1)
     assert patients.count(mine) == 1
     theirs.lock()
