@@ -49,6 +49,17 @@ def chain_intact(harness, session) -> bool:
     return audit.verify(db, kept) == queries.audit_head(db)[0]
 
 
+def restore_into(backup_file: Path, target: Path) -> None:
+    backup.restore_backup(
+        backup_file,
+        target,
+        passphrase=PASSPHRASE,
+        admin_name="Ana Admin",
+        new_pin="246813",
+        secrets_store=MemorySecretStore(),
+    )
+
+
 def fill(drive: Path) -> None:
     """Take every free byte of ``drive``."""
     with open(drive / "filler", "wb", buffering=0) as filler:
@@ -111,14 +122,7 @@ def test_a_restore_onto_a_full_disk_names_the_destination(memory_vault, tmp_path
     made = backup.create_backup(session, tmp_path / "b.dcrmbak")
     with tmpfs(tmp_path / "tiny", "size=64k") as drive:
         with pytest.raises(backup.DestinationError, match="No space left") as caught:
-            backup.restore_backup(
-                made.path,
-                drive / "restored",
-                passphrase=PASSPHRASE,
-                admin_name="Ana Admin",
-                new_pin="246813",
-                secrets_store=MemorySecretStore(),
-            )
+            restore_into(made.path, drive / "restored")
 
         assert f"cannot restore into {drive / 'restored'}" in caught.value.message
         assert list(drive.iterdir()) == []  # not even the empty vault folder
@@ -150,14 +154,7 @@ def test_a_restore_with_room_to_unpack_but_not_to_rekey_names_the_destination(
     room = int(made.size * 1.3) // 1024
     with tmpfs(tmp_path / "small", f"size={room}k") as drive:
         with pytest.raises(backup.DestinationError, match="No space left") as caught:
-            backup.restore_backup(
-                made.path,
-                drive / "restored",
-                passphrase=PASSPHRASE,
-                admin_name="Ana Admin",
-                new_pin="246813",
-                secrets_store=MemorySecretStore(),
-            )
+            restore_into(made.path, drive / "restored")
 
         assert "twice the database's size" in caught.value.message
         assert list(drive.iterdir()) == []
