@@ -9,13 +9,13 @@ starts.
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from desktop_crm.errors import CRMError, UsageError
+from desktop_crm.platform.atomic import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the crash path: one line, details only on --debug
         if "--debug" in args_list:
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             # Whichever file it was (its name may carry a patient's), the
             # disk is what the user must act on.
             print(

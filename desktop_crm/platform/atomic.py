@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+#: What the OS says when a disk (or the user's quota on it) has no room left.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the OS saying a disk (or a quota) has no room."""
+    return isinstance(exc, OSError) and exc.errno in _NO_ROOM
 
 
 def ensure_private_dir(path: Path) -> Path:

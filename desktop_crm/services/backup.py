@@ -33,7 +33,12 @@ from desktop_crm.crypto import primitives, recovery_key, slots, totp
 from desktop_crm.crypto.header import VaultHeader
 from desktop_crm.crypto.slots import SealedKey
 from desktop_crm.errors import CRMError, InvalidInput, NotPermitted, VaultError
-from desktop_crm.platform.atomic import PRIVATE_FILE, ensure_private_dir, fsync_dir
+from desktop_crm.platform.atomic import (
+    PRIVATE_FILE,
+    ensure_private_dir,
+    fsync_dir,
+    is_disk_full,
+)
 from desktop_crm.platform.secret_store import SecretStore
 from desktop_crm.services import settings_keys as keys
 from desktop_crm.services import shared_totp
@@ -725,10 +730,6 @@ def _stage(
         primitives.wipe(extracted.manifest.dek)
 
 
-#: Errors writing the restored vault that are the destination's, not the file's.
-_DESTINATION_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
 def restore_backup(
     path: Path | BinaryIO,
     target_dir: Path,
@@ -780,7 +781,9 @@ def restore_backup(
         if made_root:
             with contextlib.suppress(OSError):
                 root.rmdir()  # only if nothing else appeared in it meanwhile
-        if isinstance(exc, OSError) and exc.errno in _DESTINATION_ERRNOS:
+        # Errors writing the restored vault that are the destination's, not
+        # the backup file's.
+        if isinstance(exc, OSError) and (is_disk_full(exc) or exc.errno == errno.EROFS):
             raise DestinationError(
                 f"cannot restore into {root}: {exc.strerror}"
             ) from exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 from desktop_crm.crypto import header as header_format
 from desktop_crm.crypto.header import VaultHeader
 from desktop_crm.errors import VaultError
-from desktop_crm.platform.atomic import atomic_write, ensure_private_dir
+from desktop_crm.platform.atomic import atomic_write, ensure_private_dir, is_disk_full
 from desktop_crm.storage.writepath import ChainHead
 
 HEAD_MAGIC = b"DESKTOP-CRM-AUDIT-HEAD 1\n"
@@ -121,7 +120,7 @@ class VaultFiles:
         try:
             atomic_write(self.audit_head, HEAD_MAGIC + body)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             # The change itself is in the database; the next write that finds
             # space brings the head up to date.

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from desktop_crm.errors import InvalidInput
 from desktop_crm.services.exporting.csv_export import unneutralise
+from desktop_crm.services.importing import input_files
 from desktop_crm.services.importing.csv_source import (
     CsvSource,
     Row,
@@ -468,10 +469,13 @@ def preview_csv(
 
 def _csv_file(path: Path) -> Path:
     path = Path(path)
-    if path.is_dir():
+    problem = input_files.unreadable(path)
+    if problem == "is a folder":
         raise InvalidInput(path.name, "is a folder, not a CSV file")
-    if not path.is_file():
+    if problem == input_files.MISSING:
         raise InvalidInput(path.name, "no such file")
+    if problem:
+        raise InvalidInput(path.name, problem)
     return path
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from urllib.parse import unquote
 from desktop_crm.errors import InvalidInput
 from desktop_crm.services import providers
 from desktop_crm.services.importing import fhir_patient as fp
-from desktop_crm.services.importing import json_input
+from desktop_crm.services.importing import input_files, json_input
 from desktop_crm.services.importing.fhir_schedule import ScheduleImport
 from desktop_crm.services.importing.patient_sink import PatientSink, Where
 from desktop_crm.services.importing.report import (
@@ -92,7 +91,7 @@ class FhirRun:
 
     def run(self, files: list[Path], skipped_files: int) -> None:
         self.report.skipped += skipped_files
-        self.total = sum(_size(f) for f in files)
+        self.total = sum(input_files.size(f) for f in files)
         try:
             for path in files:
                 self._file(path)
@@ -105,7 +104,7 @@ class FhirRun:
 
     def _file(self, path: Path) -> None:
         start = self.done
-        problem = _unreadable(path)
+        problem = input_files.unreadable(path)
         if problem:
             # Gone since the run began, or a FIFO or device that a read
             # would wait on forever.
@@ -115,7 +114,7 @@ class FhirRun:
         else:
             self._json(path)
         self.visits.flush()
-        self.done = start + _size(path)
+        self.done = start + input_files.size(path)
         self._tick()
 
     def _json(self, path: Path) -> None:
@@ -139,7 +138,7 @@ class FhirRun:
             self.report.warn(name, "file", "not a FHIR resource (no resourceType)")
             return
         if data["resourceType"] == "Bundle":
-            self._bundle(name, data, (self.done, _size(path)))
+            self._bundle(name, data, (self.done, input_files.size(path)))
         else:
             self._entries([_Entry(Where(name, fp.resource_label(data)), "", data)])
 
@@ -347,36 +346,6 @@ def _is_resource(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("resourceType"), str)
 
 
-_MISSING = "no such file or folder"
-
-
-def _unreadable(path: Path) -> str:
-    """Why ``path`` cannot be read as a file, or "" when it can be."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return _MISSING
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
-    if not stat.S_ISREG(mode):
-        return "not a regular file (a FIFO, device or socket)"
-    return ""
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 @dataclass
 class Collected:
     """What the paths given to an import hold."""
@@ -400,7 +369,7 @@ def collect_files(paths: list[Path]) -> Collected:
         found.unreadable.append((Path(error.filename), error.strerror or "error"))
 
     for path in paths:
-        if not _is_dir(path):
+        if not input_files.is_dir(path):
             found.files.append(path)  # read (or reported) file by file
             continue
         inside = []
@@ -443,13 +412,10 @@ def import_fhir(
     files, others = collected.files, collected.others
     for folder, why in collected.unreadable:
         report.reject(str(folder), "folder", f"cannot be read ({why})")
-    missing = [f for f in files if _unreadable(f) == _MISSING]
-    for path in missing:
-        report.reject(str(path), "file", "no such file or folder")
     with session.batch(COMMIT_GROUP_SECONDS):
-        FhirRun(session, report, dry_run, progress, cancel).run(
-            [f for f in files if _unreadable(f) != _MISSING], others
-        )
+        # A file missing, unreadable or not a regular file is reported when
+        # its turn comes (it may also vanish while the run goes on).
+        FhirRun(session, report, dry_run, progress, cancel).run(files, others)
     log.info(
         "FHIR import: %d patients, %d practitioners, %d encounters, %d rejected",
         report.patients,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from desktop_crm.errors import InvalidInput
 from desktop_crm.services import patients
 from desktop_crm.services.importing import import_csv
+from desktop_crm.services.importing.csv_import import preview_csv
 from desktop_crm.services.importing.csv_source import CsvSource, detect_encoding
 from desktop_crm.storage import queries
 
@@ -310,3 +312,14 @@ def test_a_folder_is_named_as_a_folder(session, tmp_path):
 
     with pytest.raises(InvalidInput, match="is a folder, not a CSV file"):
         import_csv(session, folder)
+
+
+def test_a_fifo_is_refused_before_anything_waits_on_it(session, tmp_path):
+    # Reading a FIFO to detect its encoding would wait for a writer forever.
+    pipe = tmp_path / "patients.csv"
+    os.mkfifo(pipe)
+
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        import_csv(session, pipe)
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        preview_csv(pipe)

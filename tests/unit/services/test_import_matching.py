@@ -22,6 +22,14 @@ def session(memory_vault):
     return memory_vault.created.session
 
 
+@pytest.fixture
+def theirs(memory_vault):
+    """A second session on the vault, as another process's import has."""
+    other = memory_vault.unlock_admin()
+    yield other
+    other.lock()
+
+
 def patient(pid: str, family: str, given: str, birth: str, ident: str | None) -> dict:
     resource: dict = {
         "resourceType": "Patient",
@@ -127,10 +135,9 @@ def test_without_identifiers_a_namesake_born_another_day_is_a_new_patient(
 
 
 def test_an_mrn_taken_meanwhile_by_another_process_is_numbered_again(
-    memory_vault, monkeypatch
+    memory_vault, theirs, monkeypatch
 ):
     mine = memory_vault.created.session
-    theirs = memory_vault.unlock_admin()  # another connection, as another process
     real_next = patient_queries.next_mrn
     raced = []
 
@@ -150,14 +157,12 @@ def test_an_mrn_taken_meanwhile_by_another_process_is_numbered_again(
     assert other.mrn == raced[0]
     assert patients.load_patient(mine, created).mrn not in ("", raced[0])
     assert patients.count(mine) == 2
-    theirs.lock()
 
 
 def test_a_patient_stored_meanwhile_by_another_import_is_not_duplicated(
-    memory_vault, tmp_path, monkeypatch
+    memory_vault, theirs, tmp_path, monkeypatch
 ):
     mine = memory_vault.created.session
-    theirs = memory_vault.unlock_admin()
     resource = patient("a", "Alpha", "Ann", "1980-01-01", "X1")
     real_find = patients.find_duplicates
     raced = []
@@ -177,16 +182,14 @@ def test_a_patient_stored_meanwhile_by_another_import_is_not_duplicated(
 
     assert (report.patients, report.unchanged, report.rejected) == (0, 1, [])
     assert patients.count(mine) == 1
-    theirs.lock()
 
 
 def test_a_sheet_without_identifiers_holds_the_vault_while_it_matches(
-    memory_vault, tmp_path, monkeypatch
+    memory_vault, theirs, tmp_path, monkeypatch
 ):
     # Two imports of the same plain sheet at once made every row twice: the
     # name-and-birth-date check and the write must not let another in between.
     mine = memory_vault.created.session
-    theirs = memory_vault.unlock_admin()
     theirs.database().execute("PRAGMA busy_timeout = 100")
     sheet = tmp_path / "plain.csv"
     sheet.write_text(
@@ -212,4 +215,3 @@ def test_a_sheet_without_identifiers_holds_the_vault_while_it_matches(
     again = import_csv(theirs, sheet)
     assert (again.patients, again.unchanged) == (0, 1)
     assert patients.count(mine) == 1
-    theirs.lock()
